@@ -1,0 +1,424 @@
+//! The presence state machine. A user's presence is derived from its connection records and never set by hand;
+//! every change goes through [`UserPresence::apply`], which reports whether the derived presence really changed.
+//!
+//! Flap damping: a closed connection is not removed at once. It lingers with a lease of `grace` milliseconds, still
+//! counting as online; a reconnect on the same platform within the lease replaces it silently, and only a lease that
+//! runs out changes the derived presence.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ConnectionId, Error, Millis, NodeId, Platform, Result, UserId};
+
+/// Longest custom status accepted, in bytes.
+pub const CUSTOM_STATUS_MAX_BYTES: usize = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionSource {
+    /// A client session on a node's WebSocket gateway.
+    Socket,
+    /// A platform the app server reported online, with a TTL.
+    Reported,
+}
+
+/// Why a presence changed; vendor callbacks translate it into their own reason names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeCause {
+    /// A client connected.
+    Connected,
+    /// A client closed its connection (or the grace after the close ran out).
+    Disconnected,
+    /// A client missed its heartbeats, a reported TTL ran out, or its node died.
+    TimedOut,
+    /// An admin or a newer login kicked the connection.
+    Kicked,
+    /// The app server reported the user online or offline.
+    Reported,
+    /// A connection moved between foreground and background.
+    Background,
+    /// The custom status changed.
+    CustomStatus,
+}
+
+/// One live (or lingering) session of a user.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionRecord {
+    pub id: ConnectionId,
+    pub platform: Platform,
+    pub background: bool,
+    pub node: NodeId,
+    pub source: ConnectionSource,
+    pub since: Millis,
+    /// `None` while a live socket on `node` holds the record. A deadline once the record lingers after a close,
+    /// or for a reported platform; the record is removed when it passes.
+    pub lease_until: Option<Millis>,
+    /// Why the record lingers, reported as the cause when its lease runs out.
+    pub closing: Option<ChangeCause>,
+}
+
+impl ConnectionRecord {
+    pub fn socket(id: ConnectionId, node: NodeId, platform: Platform, background: bool, now: Millis) -> Self {
+        Self { id, platform, background, node, source: ConnectionSource::Socket, since: now, lease_until: None, closing: None }
+    }
+}
+
+/// The presence of one platform of a user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformPresence {
+    pub platform: Platform,
+    /// Every connection on this platform is in the background ("push online").
+    pub background: bool,
+    pub connections: u32,
+}
+
+/// What subscribers see of a user: the part of the state whose change is an event.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceView {
+    pub online: bool,
+    /// Platforms with a live connection, sorted by platform ID, without duplicates.
+    pub platforms: Vec<Platform>,
+    /// Online, but only through background connections: reachable by push only.
+    pub push_online: bool,
+    pub custom_status: Option<String>,
+}
+
+/// A user's presence as queries return it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Presence {
+    pub user_id: UserId,
+    #[serde(flatten)]
+    pub view: PresenceView,
+    pub details: Vec<PlatformPresence>,
+    /// When the user was last online; `None` while online or if never seen.
+    pub last_seen: Option<Millis>,
+    /// When the current presence began (0 if never seen).
+    pub since: Millis,
+}
+
+impl Presence {
+    pub fn offline(user_id: UserId, last_seen: Option<Millis>) -> Self {
+        Self { user_id, view: PresenceView::default(), details: Vec::new(), last_seen, since: last_seen.unwrap_or(0) }
+    }
+}
+
+/// One change to a user's presence state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PresenceChange {
+    Connect(ConnectionRecord),
+    /// A socket closed (cause `Disconnected`) or missed its heartbeats (`TimedOut`). With `grace` > 0 it lingers.
+    Disconnect { id: ConnectionId, cause: ChangeCause, grace: Millis },
+    SetBackground { id: ConnectionId, background: bool },
+    SetCustomStatus(Option<String>),
+    /// The app server reports the platform online until `now + ttl`.
+    Report { platform: Platform, ttl: Millis, background: bool, node: NodeId },
+    /// The app server reports the platform (or, with `None`, every reported platform) offline.
+    ReportOffline { platform: Option<Platform> },
+    /// Remove socket connections at once (all, or one platform's). Their sockets are closed by their nodes.
+    Kick { platform: Option<Platform> },
+    /// Remove records whose lease ran out.
+    Expire,
+    /// Remove every record held by a node that is gone.
+    RemoveNode(NodeId),
+}
+
+/// The outcome of applying a change: the view before and after, and the cause.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    pub before: PresenceView,
+    pub after: PresenceView,
+    pub cause: ChangeCause,
+    /// The platform of the connection that caused the change, when one did.
+    pub platform: Option<Platform>,
+    /// Records that the change removed (kicked sockets, expired leases).
+    pub removed: Vec<ConnectionRecord>,
+}
+
+impl Transition {
+    /// Whether subscribers must hear about it: the derived view differs (platform order never does).
+    pub fn changed(&self) -> bool {
+        self.before != self.after
+    }
+}
+
+/// Everything the registry keeps about one user.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserPresence {
+    pub connections: Vec<ConnectionRecord>,
+    pub custom_status: Option<String>,
+    pub last_seen: Option<Millis>,
+    /// When the derived view last changed.
+    pub since: Millis,
+}
+
+impl UserPresence {
+    pub fn view(&self) -> PresenceView {
+        let details = self.details();
+        let online = !details.is_empty();
+        PresenceView {
+            online,
+            platforms: details.iter().map(|d| d.platform).collect(),
+            push_online: online && details.iter().all(|d| d.background),
+            custom_status: if online { self.custom_status.clone() } else { None },
+        }
+    }
+
+    pub fn details(&self) -> Vec<PlatformPresence> {
+        let mut out: Vec<PlatformPresence> = Vec::new();
+        for c in &self.connections {
+            match out.iter_mut().find(|d| d.platform == c.platform) {
+                Some(d) => {
+                    d.background &= c.background;
+                    d.connections += 1;
+                }
+                None => out.push(PlatformPresence { platform: c.platform, background: c.background, connections: 1 }),
+            }
+        }
+        out.sort_by_key(|d| d.platform.id());
+        out
+    }
+
+    pub fn presence(&self, user_id: UserId) -> Presence {
+        let view = self.view();
+        let last_seen = if view.online { None } else { self.last_seen };
+        Presence { user_id, details: self.details(), view, last_seen, since: self.since }
+    }
+
+    /// The earliest lease deadline, so a registry can index users by when they next need attention.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.connections.iter().filter_map(|c| c.lease_until).min()
+    }
+
+    /// Whether the registry may forget the user (nothing left but what the store keeps).
+    pub fn is_empty(&self) -> bool {
+        self.connections.is_empty()
+    }
+
+    /// Apply one change at time `now` and report the transition.
+    pub fn apply(&mut self, change: PresenceChange, now: Millis) -> Result<Transition> {
+        let before = self.view();
+        let mut removed = Vec::new();
+        let (cause, platform) = match change {
+            PresenceChange::Connect(record) => {
+                // A new session replaces what lingers of a closed one on the same platform: that is the flap.
+                let platform = record.platform;
+                self.take(&mut removed, |c| c.platform == platform && c.closing.is_some());
+                self.connections.retain(|c| c.id != record.id);
+                self.connections.push(record);
+                (ChangeCause::Connected, Some(platform))
+            }
+            PresenceChange::Disconnect { id, cause, grace } => {
+                let platform = self.connections.iter().find(|c| c.id == id).map(|c| c.platform);
+                if grace > 0 {
+                    for c in self.connections.iter_mut().filter(|c| c.id == id) {
+                        c.lease_until = Some(now + grace);
+                        c.closing = Some(cause);
+                    }
+                } else {
+                    self.take(&mut removed, |c| c.id == id);
+                }
+                (cause, platform)
+            }
+            PresenceChange::SetBackground { id, background } => {
+                let mut platform = None;
+                for c in self.connections.iter_mut().filter(|c| c.id == id) {
+                    c.background = background;
+                    platform = Some(c.platform);
+                }
+                (ChangeCause::Background, platform)
+            }
+            PresenceChange::SetCustomStatus(status) => {
+                if let Some(s) = &status {
+                    if s.len() > CUSTOM_STATUS_MAX_BYTES {
+                        return Err(Error::invalid(
+                            "custom_status",
+                            format!("must be at most {CUSTOM_STATUS_MAX_BYTES} bytes, got {}", s.len()),
+                        ));
+                    }
+                }
+                if !before.online {
+                    return Err(Error::invalid("custom_status", "can only be set while the user is online"));
+                }
+                self.custom_status = status.filter(|s| !s.is_empty());
+                (ChangeCause::CustomStatus, None)
+            }
+            PresenceChange::Report { platform, ttl, background, node } => {
+                if ttl <= 0 {
+                    return Err(Error::invalid("ttl", "must be positive"));
+                }
+                let id = ConnectionId::reported(platform);
+                self.connections.retain(|c| c.id != id);
+                self.connections.push(ConnectionRecord {
+                    id,
+                    platform,
+                    background,
+                    node,
+                    source: ConnectionSource::Reported,
+                    since: now,
+                    lease_until: Some(now + ttl),
+                    closing: Some(ChangeCause::TimedOut),
+                });
+                (ChangeCause::Reported, Some(platform))
+            }
+            PresenceChange::ReportOffline { platform } => {
+                self.take(&mut removed, |c| {
+                    c.source == ConnectionSource::Reported && platform.is_none_or(|p| p == c.platform)
+                });
+                (ChangeCause::Reported, platform)
+            }
+            PresenceChange::Kick { platform } => {
+                self.take(&mut removed, |c| {
+                    c.source == ConnectionSource::Socket && platform.is_none_or(|p| p == c.platform)
+                });
+                (ChangeCause::Kicked, platform)
+            }
+            PresenceChange::Expire => {
+                self.take(&mut removed, |c| c.lease_until.is_some_and(|t| t <= now));
+                let last = removed.last();
+                (last.and_then(|c| c.closing).unwrap_or(ChangeCause::TimedOut), last.map(|c| c.platform))
+            }
+            PresenceChange::RemoveNode(node) => {
+                self.take(&mut removed, |c| c.source == ConnectionSource::Socket && c.node == node);
+                (ChangeCause::TimedOut, removed.last().map(|c| c.platform))
+            }
+        };
+        let mut after = self.view();
+        if before.online && !after.online {
+            self.custom_status = None;
+            self.last_seen = Some(now);
+            after = self.view();
+        }
+        if before != after {
+            self.since = now;
+        }
+        Ok(Transition { before, after, cause, platform, removed })
+    }
+
+    fn take(&mut self, removed: &mut Vec<ConnectionRecord>, pred: impl Fn(&ConnectionRecord) -> bool) {
+        let mut i = 0;
+        while i < self.connections.len() {
+            if pred(&self.connections[i]) {
+                removed.push(self.connections.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node() -> NodeId {
+        NodeId::new("n1")
+    }
+
+    fn conn(seq: u64, platform: Platform, now: Millis) -> ConnectionRecord {
+        ConnectionRecord::socket(ConnectionId::new(&node(), seq), node(), platform, false, now)
+    }
+
+    fn disconnect(seq: u64, grace: Millis) -> PresenceChange {
+        PresenceChange::Disconnect { id: ConnectionId::new(&node(), seq), cause: ChangeCause::Disconnected, grace }
+    }
+
+    #[test]
+    fn first_connection_goes_online_and_second_platform_changes_platforms() {
+        let mut p = UserPresence::default();
+        let t = p.apply(PresenceChange::Connect(conn(1, Platform::Web, 10)), 10).unwrap();
+        assert!(t.changed());
+        assert!(t.after.online);
+        assert_eq!(t.after.platforms, vec![Platform::Web]);
+        let t = p.apply(PresenceChange::Connect(conn(2, Platform::Ios, 11)), 11).unwrap();
+        assert!(t.changed());
+        assert_eq!(t.after.platforms, vec![Platform::Ios, Platform::Web], "sorted by platform ID");
+        let t = p.apply(PresenceChange::Connect(conn(3, Platform::Ios, 12)), 12).unwrap();
+        assert!(!t.changed(), "a second connection on a platform already online changes nothing");
+    }
+
+    #[test]
+    fn reconnect_within_grace_emits_nothing() {
+        let mut p = UserPresence::default();
+        p.apply(PresenceChange::Connect(conn(1, Platform::Web, 0)), 0).unwrap();
+        let t = p.apply(disconnect(1, 1000), 100).unwrap();
+        assert!(!t.changed(), "a close only lingers");
+        let t = p.apply(PresenceChange::Connect(conn(2, Platform::Web, 500)), 500).unwrap();
+        assert!(!t.changed(), "the reconnect replaces the lingering record");
+        assert_eq!(p.connections.len(), 1);
+        let t = p.apply(PresenceChange::Expire, 5000).unwrap();
+        assert!(!t.changed(), "the replacement holds no lease");
+    }
+
+    #[test]
+    fn lease_running_out_goes_offline_with_last_seen_and_clears_custom_status() {
+        let mut p = UserPresence::default();
+        p.apply(PresenceChange::Connect(conn(1, Platform::Web, 0)), 0).unwrap();
+        p.apply(PresenceChange::SetCustomStatus(Some("busy".into())), 1).unwrap();
+        p.apply(disconnect(1, 1000), 100).unwrap();
+        let early = p.apply(PresenceChange::Expire, 1099).unwrap();
+        assert!(!early.changed());
+        let t = p.apply(PresenceChange::Expire, 1100).unwrap();
+        assert!(t.changed());
+        assert!(!t.after.online);
+        assert_eq!(t.cause, ChangeCause::Disconnected);
+        assert_eq!(t.after.custom_status, None);
+        assert_eq!(p.last_seen, Some(1100));
+        assert_eq!(p.custom_status, None);
+    }
+
+    #[test]
+    fn background_only_is_push_online() {
+        let mut p = UserPresence::default();
+        p.apply(PresenceChange::Connect(conn(1, Platform::Ios, 0)), 0).unwrap();
+        let id = ConnectionId::new(&node(), 1);
+        let t = p.apply(PresenceChange::SetBackground { id: id.clone(), background: true }, 1).unwrap();
+        assert!(t.changed());
+        assert!(t.after.push_online);
+        let t = p.apply(PresenceChange::SetBackground { id, background: true }, 2).unwrap();
+        assert!(!t.changed());
+        p.apply(PresenceChange::Connect(conn(2, Platform::Web, 3)), 3).unwrap();
+        assert!(!p.view().push_online, "a foreground connection makes the user fully online");
+    }
+
+    #[test]
+    fn custom_status_is_bounded_and_needs_presence() {
+        let mut p = UserPresence::default();
+        assert!(p.apply(PresenceChange::SetCustomStatus(Some("x".into())), 0).is_err());
+        p.apply(PresenceChange::Connect(conn(1, Platform::Ios, 0)), 0).unwrap();
+        let long = "x".repeat(CUSTOM_STATUS_MAX_BYTES + 1);
+        assert!(p.apply(PresenceChange::SetCustomStatus(Some(long)), 1).is_err());
+        let t = p.apply(PresenceChange::SetCustomStatus(Some("x".repeat(100))), 1).unwrap();
+        assert!(t.changed());
+    }
+
+    #[test]
+    fn reported_presence_expires_and_can_be_withdrawn() {
+        let mut p = UserPresence::default();
+        let report = PresenceChange::Report { platform: Platform::Android, ttl: 1000, background: false, node: node() };
+        assert!(p.apply(report.clone(), 0).unwrap().changed());
+        assert!(!p.apply(report, 500).unwrap().changed(), "a refresh is no change");
+        assert!(!p.apply(PresenceChange::Expire, 1400).unwrap().changed(), "the refresh moved the lease");
+        let t = p.apply(PresenceChange::Expire, 1500).unwrap();
+        assert!(t.changed());
+        assert_eq!(t.cause, ChangeCause::TimedOut);
+
+        let report = PresenceChange::Report { platform: Platform::Android, ttl: 1000, background: false, node: node() };
+        p.apply(report, 2000).unwrap();
+        let t = p.apply(PresenceChange::ReportOffline { platform: None }, 2001).unwrap();
+        assert!(t.changed());
+        assert!(!t.after.online);
+    }
+
+    #[test]
+    fn kick_and_node_loss_remove_sockets_at_once() {
+        let mut p = UserPresence::default();
+        p.apply(PresenceChange::Connect(conn(1, Platform::Ios, 0)), 0).unwrap();
+        p.apply(PresenceChange::Connect(conn(2, Platform::Web, 0)), 0).unwrap();
+        let t = p.apply(PresenceChange::Kick { platform: Some(Platform::Ios) }, 1).unwrap();
+        assert_eq!(t.after.platforms, vec![Platform::Web]);
+        assert_eq!(t.removed.len(), 1);
+        let t = p.apply(PresenceChange::RemoveNode(node()), 2).unwrap();
+        assert!(!t.after.online);
+        assert_eq!(t.cause, ChangeCause::TimedOut);
+    }
+}
