@@ -1,14 +1,32 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The embedded store: SQLite in WAL mode, one writer thread that group-commits, a few reader connections.
+//!
+//! Writes are queued to the writer, which runs every queued job inside one transaction (each job in its own
+//! savepoint, so one failing job does not undo the others) and acknowledges them only after the commit. That gives
+//! the durability of a commit per write at the cost of a commit per batch.
+
+mod apps;
+mod conn;
+mod follows;
+mod schema;
+mod subscriptions;
+mod tokens;
+mod users;
+
+use std::path::Path;
+
+pub use conn::SqliteStore;
+
+/// How hard SQLite syncs: `Full` survives power loss, `Normal` survives a crash of the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    #[default]
+    Full,
+    Normal,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl SqliteStore {
+    /// Open (creating if needed) the database file and bring its schema up to date.
+    pub fn open(path: &Path, durability: Durability) -> herald_core::Result<Self> {
+        conn::open(path, durability)
     }
 }
