@@ -132,6 +132,8 @@ pub struct Transition {
     pub platform: Option<Platform>,
     /// Records that the change removed (kicked sockets, expired leases).
     pub removed: Vec<ConnectionRecord>,
+    /// The per-platform presence after the change.
+    pub details: Vec<PlatformPresence>,
 }
 
 impl Transition {
@@ -291,7 +293,7 @@ impl UserPresence {
         if before != after {
             self.since = now;
         }
-        Ok(Transition { before, after, cause, platform, removed })
+        Ok(Transition { before, after, cause, platform, removed, details: self.details() })
     }
 
     fn take(&mut self, removed: &mut Vec<ConnectionRecord>, pred: impl Fn(&ConnectionRecord) -> bool) {

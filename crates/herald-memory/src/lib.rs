@@ -1,14 +1,7 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! In-process implementations of the presence registry and the bus, for a single node.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod bus;
+mod registry;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use bus::MemoryBus;
+pub use registry::MemoryRegistry;

@@ -1,14 +1,114 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Herald's use cases: registering users, connecting clients, querying and reporting presence, subscribing,
+//! following, and fanning presence changes out to the subscribers connected to this node. The service sees the
+//! backends only through core's traits and never knows which implementations it has.
+
+mod apps;
+mod background;
+mod events;
+mod follows;
+mod gateway;
+mod hub;
+mod presence;
+mod subscriptions;
+mod users;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use herald_core::bus::Bus;
+use herald_core::registry::PresenceRegistry;
+use herald_core::store::Store;
+use herald_core::{Millis, NodeId};
+use parking_lot::RwLock;
+
+pub use apps::AppDirectory;
+pub use events::EventSink;
+pub use gateway::{ClientConnection, Outbound};
+pub use presence::PresenceReport;
+pub use subscriptions::{SubscribeResult, SubscriptionPage};
+pub use users::RegisterResult;
+
+/// Tunables of the service layer.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// How long a closed connection keeps its platform online, so a quick reconnect emits nothing.
+    pub grace: Duration,
+    /// A client silent for this long is considered dead.
+    pub heartbeat_timeout: Duration,
+    /// Outgoing frames a connection may have queued before it is dropped as a slow consumer.
+    pub send_queue: usize,
+    /// How often due leases (lingering closes, reported TTLs) are expired.
+    pub sweep_interval: Duration,
+    /// How long this node's liveness lasts without a heartbeat (cluster mode).
+    pub node_ttl: Duration,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(3),
+            heartbeat_timeout: Duration::from_secs(60),
+            send_queue: 1024,
+            sweep_interval: Duration::from_millis(100),
+            node_ttl: Duration::from_secs(30),
+        }
     }
+}
+
+/// The backends a node runs on.
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<dyn PresenceRegistry>,
+    pub bus: Arc<dyn Bus>,
+}
+
+/// The running service of one node.
+pub struct Herald {
+    pub store: Arc<dyn Store>,
+    registry: Arc<dyn PresenceRegistry>,
+    bus: Arc<dyn Bus>,
+    pub apps: AppDirectory,
+    pub config: ServiceConfig,
+    node: NodeId,
+    hub: Arc<hub::Hub>,
+    sinks: RwLock<Vec<Arc<dyn EventSink>>>,
+    connection_seq: AtomicU64,
+}
+
+impl Herald {
+    /// Assemble the service. The bus handler is installed here, so no message is missed.
+    pub fn new(backends: Backends, apps: AppDirectory, config: ServiceConfig, node: NodeId) -> Arc<Self> {
+        let hub = Arc::new(hub::Hub::new(backends.bus.clone()));
+        let handler_hub = hub.clone();
+        backends.bus.set_handler(Arc::new(move |message| handler_hub.on_bus_message(message)));
+        Arc::new(Self {
+            store: backends.store,
+            registry: backends.registry,
+            bus: backends.bus,
+            apps,
+            config,
+            node,
+            hub,
+            sinks: RwLock::new(Vec::new()),
+            connection_seq: AtomicU64::new(0),
+        })
+    }
+
+    pub fn node(&self) -> &NodeId {
+        &self.node
+    }
+
+    /// Connections open on this node.
+    pub fn local_connections(&self) -> usize {
+        self.hub.connection_count()
+    }
+}
+
+/// Now, in the domain's unit.
+pub fn now_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
 }

@@ -1,0 +1,108 @@
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use herald_core::presence::Presence;
+use herald_core::{Error, Platform, UserId};
+use herald_service::PresenceReport;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::{ApiError, item_error};
+use super::extract::{AuthedApp, Body, check_batch};
+use crate::AppState;
+
+pub const MAX_PRESENCE_QUERY: usize = 500;
+const MAX_REPORT_TTL_SECS: u64 = 24 * 3600;
+
+/// The PRESENCE object of the native API and WebSocket frames.
+pub fn presence_json(p: &Presence) -> Value {
+    json!({
+        "type": "presence",
+        "user_id": p.user_id,
+        "online": p.view.online,
+        "platforms": p.view.platforms,
+        "push_online": p.view.push_online,
+        "custom_status": p.view.custom_status,
+        "last_seen": p.last_seen,
+        "at": p.since,
+        "details": p.details.iter().map(|d| json!({
+            "platform": d.platform,
+            "background": d.background,
+            "connections": d.connections,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct QueryBody {
+    user_ids: Vec<UserId>,
+}
+
+pub async fn query(
+    State(s): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    Body(body): Body<QueryBody>,
+) -> Result<Json<Value>, ApiError> {
+    check_batch(&body.user_ids, "user_ids", MAX_PRESENCE_QUERY)?;
+    let presences = s.herald.presences(&app.app_id, &body.user_ids).await?;
+    let results: Vec<Value> = body
+        .user_ids
+        .iter()
+        .zip(presences)
+        .map(|(id, p)| match p {
+            Some(p) => json!({"user_id": id, "presence": presence_json(&p)}),
+            None => json!({"user_id": id, "error": item_error(&Error::UserNotFound(id.clone()))}),
+        })
+        .collect();
+    Ok(Json(json!({ "results": results })))
+}
+
+#[derive(Deserialize)]
+pub struct ReportBody {
+    user_id: UserId,
+    online: bool,
+    #[serde(default)]
+    platform: Option<Platform>,
+    /// Seconds the online report holds unless refreshed.
+    #[serde(default)]
+    ttl: Option<u64>,
+    #[serde(default)]
+    background: bool,
+}
+
+pub async fn report(
+    State(s): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    Body(body): Body<ReportBody>,
+) -> Result<Json<Value>, ApiError> {
+    let report = if body.online {
+        let platform = body.platform.ok_or_else(|| ApiError::invalid("platform is required when online is true"))?;
+        let ttl = body.ttl.ok_or_else(|| ApiError::invalid("ttl (seconds) is required when online is true"))?;
+        if !(1..=MAX_REPORT_TTL_SECS).contains(&ttl) {
+            return Err(ApiError::invalid(format!("ttl must be 1..={MAX_REPORT_TTL_SECS} seconds")));
+        }
+        PresenceReport::Online { platform, ttl: Duration::from_secs(ttl), background: body.background }
+    } else {
+        PresenceReport::Offline { platform: body.platform }
+    };
+    let presence = s.herald.report_presence(&app.app_id, &body.user_id, report).await?;
+    Ok(Json(presence_json(&presence)))
+}
+
+#[derive(Deserialize)]
+pub struct KickBody {
+    user_id: UserId,
+    #[serde(default)]
+    platform: Option<Platform>,
+}
+
+pub async fn kick(
+    State(s): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    Body(body): Body<KickBody>,
+) -> Result<Json<Value>, ApiError> {
+    s.herald.require_users(&app.app_id, std::slice::from_ref(&body.user_id)).await?;
+    let kicked = s.herald.kick(&app.app_id, &body.user_id, body.platform, "kicked by the app server").await?;
+    Ok(Json(json!({ "user_id": body.user_id, "kicked": kicked })))
+}

@@ -1,0 +1,117 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use herald_core::paging::Page;
+use herald_core::subscription::{Subscription, SubscriptionKind};
+use herald_core::UserId;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::extract::{AuthedApp, Body, PageParams, Query, check_batch};
+use super::presence::presence_json;
+use crate::AppState;
+
+/// Most targets one subscribe or unsubscribe call may name.
+pub const MAX_TARGETS_PER_CALL: usize = 200;
+
+#[derive(Deserialize)]
+pub struct SubscribeBody {
+    subscriber: UserId,
+    targets: Vec<UserId>,
+    #[serde(default = "online_status")]
+    kind: SubscriptionKind,
+    /// Lifetime in seconds; absent for no expiry.
+    #[serde(default)]
+    expiry: Option<i64>,
+}
+
+fn online_status() -> SubscriptionKind {
+    SubscriptionKind::OnlineStatus
+}
+
+pub async fn subscribe(
+    State(s): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    Body(body): Body<SubscribeBody>,
+) -> Result<Json<Value>, ApiError> {
+    check_batch(&body.targets, "targets", MAX_TARGETS_PER_CALL)?;
+    let result = s.herald.subscribe(&app, &body.subscriber, &body.targets, body.kind, body.expiry).await?;
+    Ok(Json(json!({
+        "subscribed": result.outcome.subscribed,
+        "targets_at_limit": result.outcome.targets_at_limit,
+        "presences": result.presences.iter().map(presence_json).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct UnsubscribeBody {
+    subscriber: UserId,
+    targets: Vec<UserId>,
+    #[serde(default = "online_status")]
+    kind: SubscriptionKind,
+}
+
+pub async fn unsubscribe(
+    State(s): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    Body(body): Body<UnsubscribeBody>,
+) -> Result<Json<Value>, ApiError> {
+    check_batch(&body.targets, "targets", MAX_TARGETS_PER_CALL)?;
+    let removed = s.herald.unsubscribe(&app.app_id, &body.subscriber, &body.targets, body.kind).await?;
+    Ok(Json(json!({ "removed": removed })))
+}
+
+#[derive(Deserialize)]
+pub struct ListParams {
+    cursor: Option<String>,
+    limit: Option<usize>,
+    #[serde(default = "online_status")]
+    kind: SubscriptionKind,
+}
+
+impl ListParams {
+    fn page(&self) -> PageParams {
+        PageParams { cursor: self.cursor.clone(), limit: self.limit }
+    }
+}
+
+fn page_json(page: Page<Subscription>, other: impl Fn(&Subscription) -> &UserId) -> Value {
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|x| {
+            json!({
+                "user_id": other(x),
+                "kind": x.kind,
+                "subscribed_at": x.subscribed_at,
+                "expiry": x.expiry_secs,
+                "expires_at": x.expires_at,
+            })
+        })
+        .collect();
+    json!({ "items": items, "next_cursor": page.next.map(|k| k.encode()) })
+}
+
+pub async fn list_of_subscriber(
+    State(s): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    Path(user_id): Path<String>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let user = UserId::parse(user_id)?;
+    s.herald.require_users(&app.app_id, std::slice::from_ref(&user)).await?;
+    let page = s.herald.subscriptions_of(&app.app_id, &user, params.kind, &params.page().to_request()?).await?;
+    Ok(Json(page_json(page, |x| &x.target)))
+}
+
+pub async fn list_of_target(
+    State(s): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    Path(user_id): Path<String>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let user = UserId::parse(user_id)?;
+    s.herald.require_users(&app.app_id, std::slice::from_ref(&user)).await?;
+    let page = s.herald.subscribers_of(&app.app_id, &user, params.kind, &params.page().to_request()?).await?;
+    Ok(Json(page_json(page, |x| &x.subscriber)))
+}

@@ -1,0 +1,88 @@
+//! Native user tokens: HS256 JWTs signed with the app's API key, carrying the app, the user and optionally the
+//! platform. They are stateless: rotating the API key revokes them all.
+
+use axum::Json;
+use axum::extract::State;
+use herald_core::{App, Platform, UserId};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::extract::{AuthedApp, Body};
+use crate::{AppState, ClientIdentity};
+
+/// Marks Herald's own tokens, so other dialects' JWTs are not mistaken for them.
+const TOKEN_TYPE: &str = "herald";
+const MAX_TTL_SECS: i64 = 365 * 24 * 3600;
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    typ: String,
+    app: String,
+    sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plt: Option<String>,
+    iat: i64,
+    exp: i64,
+}
+
+#[derive(Deserialize)]
+pub struct IssueBody {
+    user_id: UserId,
+    #[serde(default)]
+    platform: Option<Platform>,
+    /// Lifetime in seconds.
+    #[serde(default)]
+    ttl: Option<i64>,
+}
+
+pub async fn issue(
+    State(s): State<AppState>,
+    AuthedApp(app): AuthedApp,
+    Body(body): Body<IssueBody>,
+) -> Result<Json<Value>, ApiError> {
+    let ttl = body.ttl.unwrap_or(s.config.token_ttl_secs);
+    if !(1..=MAX_TTL_SECS).contains(&ttl) {
+        return Err(ApiError::invalid(format!("ttl must be 1..={MAX_TTL_SECS} seconds")));
+    }
+    s.herald.require_users(&app.app_id, std::slice::from_ref(&body.user_id)).await?;
+    let (token, expires_at) = mint(&app, &body.user_id, body.platform, ttl)?;
+    Ok(Json(json!({ "token": token, "expires_at": expires_at })))
+}
+
+/// Sign a native token; returns it with its expiry (unix milliseconds).
+pub fn mint(app: &App, user: &UserId, platform: Option<Platform>, ttl_secs: i64) -> Result<(String, i64), herald_core::Error> {
+    let now = herald_service::now_millis() / 1000;
+    let claims = Claims {
+        typ: TOKEN_TYPE.into(),
+        app: app.app_id.to_string(),
+        sub: user.to_string(),
+        plt: platform.map(|p| p.name().to_owned()),
+        iat: now,
+        exp: now + ttl_secs,
+    };
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(app.api_key.as_bytes()))
+        .map_err(|e| herald_core::Error::unavailable(format!("cannot sign a token: {e}")))?;
+    Ok((token, claims.exp * 1000))
+}
+
+/// `None` if the token is not a native one; otherwise whether it verifies.
+pub fn verify(state: &AppState, token: &str) -> Option<Result<ClientIdentity, String>> {
+    let claims: Claims = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
+    if claims.typ != TOKEN_TYPE {
+        return None;
+    }
+    Some((|| {
+        let app_id = herald_core::AppId::parse(claims.app.clone()).map_err(|e| e.to_string())?;
+        let app = state.herald.apps.get(&app_id).cloned().ok_or("token of an unknown app")?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        let verified = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(app.api_key.as_bytes()), &validation)
+            .map_err(|e| format!("invalid token: {e}"))?
+            .claims;
+        let user = UserId::parse(verified.sub).map_err(|e| e.to_string())?;
+        let platform = verified.plt.as_deref().map(Platform::from_name).transpose().map_err(|e| e.to_string())?;
+        Ok(ClientIdentity { app, user, platform })
+    })())
+}

@@ -1,0 +1,131 @@
+//! The WebSocket gateway: `GET /v1/ws?token=T&platform=P[&background=true]`.
+//!
+//! One task per connection reads client frames, writes queued events (several per flush when they pile up) and
+//! watches the heartbeat deadline. A client silent for the heartbeat timeout is dropped as timed out.
+
+mod frames;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use herald_core::presence::ChangeCause;
+use herald_core::Platform;
+use herald_service::{ClientConnection, Outbound};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::native::error::ApiError;
+use crate::native::extract_query;
+use crate::AppState;
+
+/// Most queued events written before one flush.
+const MAX_BATCH: usize = 64;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/ws", get(upgrade))
+}
+
+#[derive(Deserialize)]
+pub struct ConnectParams {
+    token: String,
+    #[serde(default)]
+    platform: Option<String>,
+    #[serde(default)]
+    background: bool,
+}
+
+async fn upgrade(State(s): State<AppState>, ws: WebSocketUpgrade, query: axum::http::Uri) -> Response {
+    let params: ConnectParams = match extract_query(&query) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let identity = match crate::identity::verify_client_token(&s, &params.token).await {
+        Ok(identity) => identity,
+        Err(message) => return ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message).into_response(),
+    };
+    let platform = match resolve_platform(params.platform.as_deref(), identity.platform) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let conn = match s.herald.connect(identity.app.clone(), identity.user.clone(), platform, params.background).await {
+        Ok(conn) => conn,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    ws.on_upgrade(move |socket| serve(s, socket, conn))
+}
+
+/// The URL's platform wins; a token that names one must agree with it.
+fn resolve_platform(query: Option<&str>, token: Option<Platform>) -> Result<Platform, ApiError> {
+    let from_query = query.map(Platform::from_name).transpose()?;
+    match (from_query, token) {
+        (Some(q), Some(t)) if q != t => Err(ApiError::invalid(format!(
+            "platform {} does not match the token's platform {}",
+            q.name(),
+            t.name()
+        ))),
+        (Some(p), _) | (None, Some(p)) => Ok(p),
+        (None, None) => Err(ApiError::invalid("platform is required")),
+    }
+}
+
+async fn serve(s: AppState, socket: WebSocket, mut conn: ClientConnection) {
+    let (mut sink, mut stream) = socket.split();
+    let timeout: Duration = s.herald.config.heartbeat_timeout;
+    let closer = conn.close_signal();
+    let mut deadline = Instant::now() + timeout;
+    let cause = loop {
+        tokio::select! {
+            inbound = stream.next() => match inbound {
+                Some(Ok(Message::Text(text))) => {
+                    deadline = Instant::now() + timeout;
+                    let reply = frames::handle(&s, &conn, text.as_str()).await;
+                    if sink.send(Message::Text(reply.into())).await.is_err() {
+                        break ChangeCause::Disconnected;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break ChangeCause::Disconnected,
+                // Pings are answered by the protocol layer; any frame proves the client alive.
+                Some(Ok(_)) => deadline = Instant::now() + timeout,
+            },
+            event = conn.outbound.recv() => {
+                let Some(first) = event else { break ChangeCause::Disconnected };
+                if write_batch(&mut sink, &mut conn, first).await.is_err() {
+                    break ChangeCause::Disconnected;
+                }
+            }
+            _ = closer.cancelled() => {
+                let reason = conn.close_reason().unwrap_or_default();
+                let frame = CloseFrame { code: 4000, reason: Utf8Bytes::from(reason) };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                break ChangeCause::Kicked;
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                let frame = CloseFrame { code: 4001, reason: Utf8Bytes::from_static("heartbeat timeout") };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                break ChangeCause::TimedOut;
+            }
+        }
+    };
+    s.herald.disconnect(&conn, cause).await;
+}
+
+/// Write the first event and whatever else is already queued, then flush once.
+async fn write_batch<S>(sink: &mut S, conn: &mut ClientConnection, first: Outbound) -> Result<(), axum::Error>
+where
+    S: SinkExt<Message, Error = axum::Error> + Unpin,
+{
+    sink.feed(frames::outbound_message(&first)).await?;
+    for _ in 1..MAX_BATCH {
+        match conn.outbound.try_recv() {
+            Ok(next) => sink.feed(frames::outbound_message(&next)).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
+}

@@ -1,0 +1,63 @@
+//! Command-line interface. Every flag also reads a `HERALD_*` environment variable; flags win over the
+//! environment, which wins over `herald.toml`, which wins over the defaults.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Herald: presence, status subscriptions and follows for chat and social apps, with a native HTTP + WebSocket
+/// API and OpenIM-, RongCloud- and Tencent Cloud Chat-compatible APIs.
+#[derive(Parser, Debug)]
+#[command(name = "herald", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server. With no configuration it stores everything in ./herald-data and listens on 127.0.0.1:7400.
+    Serve(ServeArgs),
+    /// Mint a client token for a user (for testing and for app servers that cannot call the API).
+    Token(TokenArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// Configuration file (TOML). Defaults to ./herald.toml when it exists.
+    #[arg(long, env = "HERALD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, HOST:PORT.
+    #[arg(long, env = "HERALD_LISTEN")]
+    pub listen: Option<String>,
+    /// Data folder: the SQLite database and credentials.json live here.
+    #[arg(long, env = "HERALD_DATA")]
+    pub data: Option<PathBuf>,
+    /// Seconds a closed connection keeps its platform online, so a quick reconnect emits nothing.
+    #[arg(long, env = "HERALD_GRACE_SECS")]
+    pub grace_secs: Option<f64>,
+    /// Seconds of client silence after which a connection is dropped as timed out.
+    #[arg(long, env = "HERALD_HEARTBEAT_TIMEOUT_SECS")]
+    pub heartbeat_timeout_secs: Option<f64>,
+    /// Log filter (tracing's EnvFilter syntax), e.g. "info" or "herald=debug".
+    #[arg(long, env = "HERALD_LOG")]
+    pub log: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub server: ServeArgs,
+    /// The app the token is for.
+    #[arg(long, default_value = "default")]
+    pub app: String,
+    /// The user the token is for (must be registered to connect).
+    #[arg(long)]
+    pub user: String,
+    /// The platform the token is bound to (ios android windows macos web miniweb linux androidpad ipad harmonyos).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    pub ttl: i64,
+}

@@ -1,0 +1,134 @@
+//! The effective configuration: defaults, then `herald.toml`, then `HERALD_*` variables and flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use herald_core::app::Webhooks;
+use herald_core::{App, AppLimits};
+use serde::Deserialize;
+
+use crate::cli::ServeArgs;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
+pub const DEFAULT_DATA: &str = "herald-data";
+
+/// `herald.toml`. Every field is optional.
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    pub log: Option<String>,
+    pub presence: PresenceSection,
+    pub http: HttpSection,
+    pub storage: StorageSection,
+    /// Limits and webhooks of the generated `default` app (ignored when `apps` is given).
+    pub default_app: DefaultAppSection,
+    /// Apps with their full credentials. When present, no `default` app is generated.
+    pub apps: Vec<App>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct PresenceSection {
+    pub grace_secs: Option<f64>,
+    pub heartbeat_timeout_secs: Option<f64>,
+    pub send_queue: Option<usize>,
+    pub sweep_interval_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    pub max_body_bytes: Option<usize>,
+    pub token_ttl_secs: Option<i64>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSection {
+    /// "full" (default: survives power loss) or "normal" (survives a crash of the process).
+    pub sqlite_sync: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug, Clone)]
+#[serde(default, deny_unknown_fields)]
+pub struct DefaultAppSection {
+    pub limits: AppLimits,
+    pub webhooks: Webhooks,
+}
+
+/// Everything start-up needs, resolved.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub log: String,
+    pub service: herald_service::ServiceConfig,
+    pub http: herald_http::HttpConfig,
+    pub durability: herald_sqlite::Durability,
+    pub default_app: DefaultAppSection,
+    pub apps: Vec<App>,
+}
+
+impl Config {
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Self> {
+        let file = read_file(args.config.as_deref())?;
+        let listen = args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen.parse().with_context(|| format!("listen address {listen:?} is not HOST:PORT"))?;
+        let mut service = herald_service::ServiceConfig::default();
+        if let Some(s) = args.grace_secs.or(file.presence.grace_secs) {
+            service.grace = secs(s, "grace_secs")?;
+        }
+        if let Some(s) = args.heartbeat_timeout_secs.or(file.presence.heartbeat_timeout_secs) {
+            service.heartbeat_timeout = secs(s, "heartbeat_timeout_secs")?;
+            if service.heartbeat_timeout.is_zero() {
+                bail!("heartbeat_timeout_secs must be positive");
+            }
+        }
+        if let Some(n) = file.presence.send_queue {
+            service.send_queue = n.max(1);
+        }
+        if let Some(ms) = file.presence.sweep_interval_ms {
+            service.sweep_interval = Duration::from_millis(ms.max(1));
+        }
+        let mut http = herald_http::HttpConfig::default();
+        if let Some(n) = file.http.max_body_bytes {
+            http.max_body_bytes = n;
+        }
+        if let Some(n) = file.http.token_ttl_secs {
+            http.token_ttl_secs = n;
+        }
+        let durability = match file.storage.sqlite_sync.as_deref() {
+            None | Some("full") => herald_sqlite::Durability::Full,
+            Some("normal") => herald_sqlite::Durability::Normal,
+            Some(other) => bail!("storage.sqlite_sync must be \"full\" or \"normal\", not {other:?}"),
+        };
+        Ok(Self {
+            listen,
+            data: args.data.clone().or(file.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
+            log: args.log.clone().or(file.log).unwrap_or_else(|| "info".to_owned()),
+            service,
+            http,
+            durability,
+            default_app: file.default_app,
+            apps: file.apps,
+        })
+    }
+}
+
+fn read_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None if Path::new("herald.toml").exists() => PathBuf::from("herald.toml"),
+        None => return Ok(FileConfig::default()),
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+fn secs(s: f64, name: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(s).with_context(|| format!("{name} must be a non-negative number of seconds"))
+}

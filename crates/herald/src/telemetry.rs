@@ -1,0 +1,8 @@
+//! Logging: human-readable lines on stderr, filtered by `HERALD_LOG` / `--log`.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init(filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
