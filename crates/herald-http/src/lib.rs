@@ -3,6 +3,7 @@
 
 pub mod identity;
 pub mod native;
+pub mod webhooks;
 pub mod ws;
 
 use std::sync::Arc;

@@ -1,0 +1,101 @@
+//! Delivery of webhooks to app servers, shared by every dialect that has them.
+//!
+//! Deliveries are spread over a fixed number of lanes by an ordering key (the user ID), so one user's webhooks
+//! arrive in order while different users' go out in parallel. A failed delivery is retried with exponential backoff
+//! on its lane. Enqueueing never waits: presence changes must not slow down because an app server is slow, so a
+//! full lane drops the delivery with a warning.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+/// Builds the URL of one attempt, so signatures with timestamps are fresh on every retry.
+pub type UrlBuilder = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// One webhook call.
+pub struct Delivery {
+    pub url: UrlBuilder,
+    pub body: Vec<u8>,
+    /// A short name for logs, e.g. "rongcloud.status".
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+    pub max_attempts: u32,
+    pub timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            first_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+            max_attempts: 8,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct WebhookDispatcher {
+    lanes: Arc<Vec<mpsc::Sender<Delivery>>>,
+}
+
+const LANES: usize = 16;
+const LANE_QUEUE: usize = 10_000;
+
+impl WebhookDispatcher {
+    /// Start the lanes on the current runtime.
+    pub fn start(policy: RetryPolicy) -> Self {
+        let client = reqwest::Client::builder().timeout(policy.timeout).build().unwrap_or_default();
+        let lanes = (0..LANES)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(LANE_QUEUE);
+                tokio::spawn(run_lane(client.clone(), policy.clone(), rx));
+                tx
+            })
+            .collect();
+        Self { lanes: Arc::new(lanes) }
+    }
+
+    /// Queue a delivery behind the earlier ones with the same ordering key.
+    pub fn enqueue(&self, ordering_key: &str, delivery: Delivery) {
+        let mut h = DefaultHasher::new();
+        ordering_key.hash(&mut h);
+        let lane = &self.lanes[(h.finish() as usize) % self.lanes.len()];
+        if let Err(e) = lane.try_send(delivery) {
+            tracing::warn!(key = ordering_key, "webhook dropped: {e}");
+        }
+    }
+}
+
+async fn run_lane(client: reqwest::Client, policy: RetryPolicy, mut rx: mpsc::Receiver<Delivery>) {
+    while let Some(d) = rx.recv().await {
+        let mut delay = policy.first_delay;
+        for attempt in 1..=policy.max_attempts {
+            let url = (d.url)();
+            let result = client
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(d.body.clone())
+                .send()
+                .await;
+            match result {
+                Ok(r) if r.status().is_success() => break,
+                Ok(r) => tracing::warn!(kind = d.kind, status = %r.status(), attempt, "webhook refused"),
+                Err(e) => tracing::warn!(kind = d.kind, error = %e, attempt, "webhook failed"),
+            }
+            if attempt == policy.max_attempts {
+                tracing::error!(kind = d.kind, attempts = attempt, "webhook given up");
+                break;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(policy.max_delay);
+        }
+    }
+}
