@@ -3,6 +3,7 @@
 
 pub mod identity;
 pub mod native;
+pub mod rongcloud;
 pub mod webhooks;
 pub mod ws;
 
@@ -44,10 +45,12 @@ pub fn router(herald: Arc<Herald>, config: HttpConfig) -> Router {
     let limit = config.max_body_bytes;
     let dispatcher = webhooks::WebhookDispatcher::start(webhooks::RetryPolicy::default());
     native::webhook::install(&herald, &dispatcher);
+    rongcloud::install(&herald, &dispatcher);
     let state = AppState { herald, config: Arc::new(config) };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(native::routes())
+        .merge(rongcloud::routes())
         .merge(ws::routes())
         .fallback(native::error::not_found)
         .layer(DefaultBodyLimit::max(limit))
