@@ -3,6 +3,7 @@
 
 pub mod identity;
 pub mod native;
+pub mod openim;
 pub mod webhooks;
 pub mod ws;
 
@@ -45,6 +46,7 @@ pub fn router(herald: Arc<Herald>, config: HttpConfig) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(native::routes())
+        .merge(openim::routes())
         .merge(ws::routes())
         .fallback(native::error::not_found)
         .layer(DefaultBodyLimit::max(limit))

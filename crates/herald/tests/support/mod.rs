@@ -146,6 +146,13 @@ impl Server {
         let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connect");
         Ws { stream, next_id: 1 }
     }
+
+    /// Open the gateway with a raw query string (e.g. a token that names its own platform).
+    pub async fn connect_with_query(&self, query: &str) -> Ws {
+        let url = format!("{}/v1/ws?{query}", self.ws_base);
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connect");
+        Ws { stream, next_id: 1 }
+    }
 }
 
 impl Drop for Server {
