@@ -80,7 +80,14 @@ async fn headers_are_enforced_and_errors_use_the_envelope() {
         err(1001, "ArgsError", "header must have token")
     );
     // The token-free routes need no token; a bad body is an ArgsError there too.
-    let r = s.http.post(format!("{}/auth/parse_token", s.base)).header("operationID", "op-1").body("not json").send().await.unwrap();
+    let r = s
+        .http
+        .post(format!("{}/auth/parse_token", s.base))
+        .header("operationID", "op-1")
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
     let body: Value = r.json().await.unwrap();
     assert_eq!((body["errCode"].as_i64(), body["errMsg"].as_str()), (Some(1001), Some("ArgsError")), "{body}");
     assert!(body.get("data").is_none(), "no data on error: {body}");
@@ -129,7 +136,8 @@ async fn admin_and_user_tokens_carry_upstream_claims() {
     let r = call(&s, "/auth/get_user_token", Some(&admin), json!({"platformID": 5, "userID": "alice"})).await;
     let alice = r["data"]["token"].as_str().unwrap().to_owned();
     assert_eq!(r, ok(json!({"token": alice, "expireTimeSeconds": LIFETIME})));
-    let claims: Value = jsonwebtoken::decode(&alice, &DecodingKey::from_secret(secret.as_bytes()), &validation).unwrap().claims;
+    let claims: Value =
+        jsonwebtoken::decode(&alice, &DecodingKey::from_secret(secret.as_bytes()), &validation).unwrap().claims;
     assert_eq!((claims["UserID"].as_str(), claims["PlatformID"].as_i64()), (Some("alice"), Some(5)));
 
     let parsed = call(&s, "/auth/parse_token", None, json!({"token": alice})).await;
@@ -137,11 +145,20 @@ async fn admin_and_user_tokens_carry_upstream_claims() {
 
     // get_user_token's own failures.
     let cases = [
-        (json!({"platformID": 10, "userID": "alice"}), err(1002, "NoPermissionError", "platformID invalid. platformID must not be adminPlatformID")),
+        (
+            json!({"platformID": 10, "userID": "alice"}),
+            err(1002, "NoPermissionError", "platformID invalid. platformID must not be adminPlatformID"),
+        ),
         (json!({"platformID": 5, "userID": ADMIN}), err(1002, "NoPermissionError", "don't get Admin token")),
-        (json!({"platformID": 12, "userID": "alice"}), err(1001, "ArgsError", "platformID 12 is invalid; expected 1..9 or 11")),
+        (
+            json!({"platformID": 12, "userID": "alice"}),
+            err(1001, "ArgsError", "platformID 12 is invalid; expected 1..9 or 11"),
+        ),
         (json!({"platformID": 5, "userID": ""}), err(1001, "ArgsError", "userID is empty")),
-        (json!({"platformID": 5, "userID": "ghost"}), err(1004, "RecordNotFoundError", "userID ghost is not registered")),
+        (
+            json!({"platformID": 5, "userID": "ghost"}),
+            err(1004, "RecordNotFoundError", "userID ghost is not registered"),
+        ),
     ];
     for (body, expected) in cases {
         assert_eq!(call(&s, "/auth/get_user_token", Some(&admin), body.clone()).await, expected, "{body}");
@@ -159,10 +176,13 @@ async fn every_token_failure_has_its_own_code() {
     let admin = admin_token(&s).await;
     register(&s, &admin, &["alice"]).await;
     let t = now();
-    let expired = craft(&secret, json!({"UserID": "alice", "PlatformID": 5, "exp": t - 10, "nbf": t - 100, "iat": t - 100}));
+    let expired =
+        craft(&secret, json!({"UserID": "alice", "PlatformID": 5, "exp": t - 10, "nbf": t - 100, "iat": t - 100}));
     let bad_signature = craft("not-the-secret", json!({"UserID": "alice", "PlatformID": 5, "exp": t + 3600, "iat": t}));
-    let not_yet = craft(&secret, json!({"UserID": "alice", "PlatformID": 5, "exp": t + 7200, "nbf": t + 3600, "iat": t}));
-    let never_issued = craft(&secret, json!({"UserID": "alice", "PlatformID": 5, "exp": t + 3600, "nbf": t - 10, "iat": t}));
+    let not_yet =
+        craft(&secret, json!({"UserID": "alice", "PlatformID": 5, "exp": t + 7200, "nbf": t + 3600, "iat": t}));
+    let never_issued =
+        craft(&secret, json!({"UserID": "alice", "PlatformID": 5, "exp": t + 3600, "nbf": t - 10, "iat": t}));
     let first = user_token(&s, &admin, "alice", 2).await;
     let other_platform = user_token(&s, &admin, "alice", 5).await;
     let second = user_token(&s, &admin, "alice", 2).await;
@@ -212,7 +232,10 @@ async fn register_info_and_account_check() {
         (json!({"users": []}), err(1001, "ArgsError", "users is empty")),
         (json!({"users": null}), err(1001, "ArgsError", "users is empty")),
         (json!({"users": [{"userID": "d"}, {"userID": "d"}]}), err(1001, "ArgsError", "userID d repeated")),
-        (json!({"users": [{"userID": "a:b"}]}), err(1001, "ArgsError", "userID \"a:b\" contains ':', which is invalid")),
+        (
+            json!({"users": [{"userID": "a:b"}]}),
+            err(1001, "ArgsError", "userID \"a:b\" contains ':', which is invalid"),
+        ),
         (json!({"users": [{"userID": ""}]}), err(1001, "ArgsError", "userID is empty")),
     ];
     for (body, expected) in cases {
@@ -229,7 +252,10 @@ async fn register_info_and_account_check() {
     let created = |i: usize| r["data"]["usersInfo"][i]["createTime"].as_i64().expect("createTime is a number");
     assert!(created(0) > 1_600_000_000_000, "milliseconds: {r}");
     let info = |id: &str, nick: &str, face: &str, at: i64| {
-        json!({"userID": id, "nickname": nick, "faceURL": face, "ex": "", "createTime": at, "appMangerLevel": 0, "globalRecvMsgOpt": 0})
+        json!({
+            "userID": id, "nickname": nick, "faceURL": face, "ex": "",
+            "createTime": at, "appMangerLevel": 0, "globalRecvMsgOpt": 0,
+        })
     };
     assert_eq!(
         r,
@@ -301,15 +327,33 @@ async fn status_calls_validate_and_check_permissions() {
     let sub = "/user/subscribe_users_status";
     let too_many: Vec<String> = (0..501).map(|i| format!("u{i}")).collect();
     let cases = [
-        (json!({"userID": "alice", "userIDs": ["bob", "ghost"], "genre": 1}), err(1004, "RecordNotFoundError", "userID ghost is not registered")),
-        (json!({"userID": "alice", "userIDs": ["bob"], "genre": 3}), err(1001, "ArgsError", "genre 3 is invalid; expected 1 (subscribe) or 2 (unsubscribe)")),
-        (json!({"userID": "alice", "userIDs": ["bob"]}), err(1001, "ArgsError", "genre 0 is invalid; expected 1 (subscribe) or 2 (unsubscribe)")),
+        (
+            json!({"userID": "alice", "userIDs": ["bob", "ghost"], "genre": 1}),
+            err(1004, "RecordNotFoundError", "userID ghost is not registered"),
+        ),
+        (
+            json!({"userID": "alice", "userIDs": ["bob"], "genre": 3}),
+            err(1001, "ArgsError", "genre 3 is invalid; expected 1 (subscribe) or 2 (unsubscribe)"),
+        ),
+        (
+            json!({"userID": "alice", "userIDs": ["bob"]}),
+            err(1001, "ArgsError", "genre 0 is invalid; expected 1 (subscribe) or 2 (unsubscribe)"),
+        ),
         (json!({"userID": "alice", "userIDs": [], "genre": 1}), err(1001, "ArgsError", "userIDs is empty")),
         (json!({"userID": "alice", "genre": 1}), err(1001, "ArgsError", "userIDs is empty")),
         (json!({"userID": "", "userIDs": ["bob"], "genre": 1}), err(1001, "ArgsError", "userID is empty")),
-        (json!({"userID": "alice", "userIDs": too_many, "genre": 1}), err(1001, "ArgsError", "userIDs holds 501 IDs; at most 500 per call")),
-        (json!({"userID": "alice", "userIDs": ["alice"], "genre": 1}), err(1001, "ArgsError", "a user cannot subscribe to itself")),
-        (json!({"userID": "bob", "userIDs": ["carol"], "genre": 1}), err(1002, "NoPermissionError", "user alice cannot act for user bob")),
+        (
+            json!({"userID": "alice", "userIDs": too_many, "genre": 1}),
+            err(1001, "ArgsError", "userIDs holds 501 IDs; at most 500 per call"),
+        ),
+        (
+            json!({"userID": "alice", "userIDs": ["alice"], "genre": 1}),
+            err(1001, "ArgsError", "a user cannot subscribe to itself"),
+        ),
+        (
+            json!({"userID": "bob", "userIDs": ["carol"], "genre": 1}),
+            err(1002, "NoPermissionError", "user alice cannot act for user bob"),
+        ),
         (json!({"userID": "alice", "userIDs": ["bob"], "genre": "1"}), Value::Null),
     ];
     for (body, expected) in cases {
@@ -344,7 +388,10 @@ async fn status_calls_validate_and_check_permissions() {
     );
 
     let gs = "/user/get_users_status";
-    assert_eq!(call(&s, gs, Some(&alice), json!({"userID": "alice", "userIDs": []})).await, err(1001, "ArgsError", "userIDs is empty"));
+    assert_eq!(
+        call(&s, gs, Some(&alice), json!({"userID": "alice", "userIDs": []})).await,
+        err(1001, "ArgsError", "userIDs is empty")
+    );
     assert_eq!(
         call(&s, gs, Some(&alice), json!({"userID": "alice", "userIDs": ["bob", "nobody"]})).await,
         err(1004, "RecordNotFoundError", "userID nobody is not registered")
@@ -409,7 +456,13 @@ async fn a_subscription_made_here_pushes_over_the_websocket() {
     register(&s, &admin, &["alice", "bob"]).await;
     let alice_token = user_token(&s, &admin, "alice", 5).await;
     let mut alice = s.connect_with_query(&format!("token={alice_token}")).await;
-    let r = call(&s, "/user/subscribe_users_status", Some(&alice_token), json!({"userID": "alice", "userIDs": ["bob"], "genre": 1})).await;
+    let r = call(
+        &s,
+        "/user/subscribe_users_status",
+        Some(&alice_token),
+        json!({"userID": "alice", "userIDs": ["bob"], "genre": 1}),
+    )
+    .await;
     assert_eq!(r["errCode"], 0, "{r}");
 
     let bob_token = user_token(&s, &admin, "bob", 2).await;
@@ -422,7 +475,13 @@ async fn a_subscription_made_here_pushes_over_the_websocket() {
     assert_eq!((ev["user_id"].as_str(), ev["online"].as_bool()), (Some("bob"), Some(false)), "{ev}");
 
     // Unsubscribing here stops the events.
-    let r = call(&s, "/user/subscribe_users_status", Some(&alice_token), json!({"userID": "alice", "userIDs": ["bob"], "genre": 2})).await;
+    let r = call(
+        &s,
+        "/user/subscribe_users_status",
+        Some(&alice_token),
+        json!({"userID": "alice", "userIDs": ["bob"], "genre": 2}),
+    )
+    .await;
     assert_eq!(r, ok(json!({"statusList": null})));
     let _bob = s.connect_with_query(&format!("token={bob_token}")).await;
     assert!(alice.recv_within(Duration::from_millis(500)).await.is_none(), "no events after unsubscribing");
@@ -452,7 +511,10 @@ async fn force_logout_closes_the_platform_and_kicks_its_tokens() {
         call(&s, "/auth/force_logout", Some(&admin), json!({"platformID": 2, "userID": "ghost"})).await,
         err(1004, "RecordNotFoundError", "userID ghost is not registered")
     );
-    assert_eq!(call(&s, "/auth/force_logout", Some(&admin), json!({"platformID": 2, "userID": "bob"})).await, ok_empty());
+    assert_eq!(
+        call(&s, "/auth/force_logout", Some(&admin), json!({"platformID": 2, "userID": "bob"})).await,
+        ok_empty()
+    );
     assert_eq!(bob_android.closed().await, Some(4000));
     assert_eq!(alice.presence().await["platforms"], json!(["web"]));
     assert_eq!(

@@ -27,7 +27,10 @@ pub struct GetAdminTokenReq {
 }
 
 /// The secret names the app: the one whose OpenIM secret it is.
-pub async fn get_admin_token(State(s): State<AppState>, OpenImJson(req): OpenImJson<GetAdminTokenReq>) -> OpenImResult<TokenResp> {
+pub async fn get_admin_token(
+    State(s): State<AppState>,
+    OpenImJson(req): OpenImJson<GetAdminTokenReq>,
+) -> OpenImResult<TokenResp> {
     let app = s
         .herald
         .apps
@@ -92,7 +95,10 @@ pub struct ParseTokenResp {
     expire_time_seconds: i64,
 }
 
-pub async fn parse_token(State(s): State<AppState>, OpenImJson(req): OpenImJson<ParseTokenReq>) -> OpenImResult<ParseTokenResp> {
+pub async fn parse_token(
+    State(s): State<AppState>,
+    OpenImJson(req): OpenImJson<ParseTokenReq>,
+) -> OpenImResult<ParseTokenResp> {
     let verified = token::verify(&s.herald, &req.token).await?;
     Ok(Reply::data(ParseTokenResp {
         user_id: verified.claims.user_id,

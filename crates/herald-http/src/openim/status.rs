@@ -5,10 +5,10 @@
 use std::collections::HashSet;
 
 use axum::extract::State;
+use herald_core::UserId;
 use herald_core::paging::PageRequest;
 use herald_core::presence::Presence;
 use herald_core::subscription::SubscriptionKind;
-use herald_core::UserId;
 use serde::{Deserialize, Serialize};
 
 use super::envelope::{OpenImResult, Reply};
@@ -97,7 +97,8 @@ pub async fn subscribe_users_status(
     }
     let result = h.subscribe(&caller.app, &subscriber, &targets, kind, None).await?;
     if !result.outcome.targets_at_limit.is_empty() {
-        tracing::warn!(targets = ?result.outcome.targets_at_limit, "targets at their subscriber limit were not subscribed");
+        let at_limit = &result.outcome.targets_at_limit;
+        tracing::warn!(targets = ?at_limit, "targets at their subscriber limit were not subscribed");
     }
     let in_request_order = targets.iter().filter_map(|t| result.presences.iter().find(|p| &p.user_id == t));
     Ok(Reply::data(StatusListResp::of(in_request_order)))

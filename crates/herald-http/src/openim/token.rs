@@ -59,7 +59,12 @@ pub struct IssuedToken {
 
 /// Sign and record a token for `user` on `platform` (`None`: an admin token). A user token kicks the older tokens
 /// of its platform.
-pub async fn issue(herald: &Herald, app: &App, user: &UserId, platform: Option<Platform>) -> Result<IssuedToken, OpenImError> {
+pub async fn issue(
+    herald: &Herald,
+    app: &App,
+    user: &UserId,
+    platform: Option<Platform>,
+) -> Result<IssuedToken, OpenImError> {
     let openim = app.openim.as_ref().ok_or_else(|| OpenImError::no_permission("the app has no OpenIM credentials"))?;
     let now = herald_service::now_millis() / 1000;
     let claims = Claims {
@@ -70,8 +75,12 @@ pub async fn issue(herald: &Herald, app: &App, user: &UserId, platform: Option<P
         iat: Some(now),
         jti: Some(hex::encode(rand::random::<[u8; 16]>())),
     };
-    let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(openim.secret.as_bytes()))
-        .map_err(|e| herald_core::Error::unavailable(format!("cannot sign a token: {e}")))?;
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(openim.secret.as_bytes()),
+    )
+    .map_err(|e| herald_core::Error::unavailable(format!("cannot sign a token: {e}")))?;
     if platform.is_some() {
         herald.store.kick_tokens(&app.app_id, user, platform).await?;
     }

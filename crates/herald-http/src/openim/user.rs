@@ -65,7 +65,10 @@ pub async fn user_register(
     let ids: Vec<UserId> = users.iter().map(|u| u.user_id.clone()).collect();
     let existing = s.herald.get_users(app, &ids).await?;
     if let Some(first) = existing.first() {
-        return Err(OpenImError::new(ErrCode::RegisteredAlready, format!("userID {} registered already", first.user_id)));
+        return Err(OpenImError::new(
+            ErrCode::RegisteredAlready,
+            format!("userID {} registered already", first.user_id),
+        ));
     }
     s.herald.register_users(app, &users).await?;
     Ok(Reply::empty())
