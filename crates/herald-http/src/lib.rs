@@ -4,6 +4,7 @@
 pub mod identity;
 pub mod native;
 pub mod rongcloud;
+pub mod openim;
 pub mod webhooks;
 pub mod ws;
 
@@ -51,6 +52,7 @@ pub fn router(herald: Arc<Herald>, config: HttpConfig) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(native::routes())
         .merge(rongcloud::routes())
+        .merge(openim::routes())
         .merge(ws::routes())
         .fallback(native::error::not_found)
         .layer(DefaultBodyLimit::max(limit))

@@ -142,7 +142,12 @@ impl Server {
     }
 
     pub async fn connect_with_token(&self, token: &str, platform: &str) -> Ws {
-        let url = format!("{}/v1/ws?token={token}&platform={platform}", self.ws_base);
+        self.connect_with_query(&format!("token={token}&platform={platform}")).await
+    }
+
+    /// Open the socket with a raw query string and wait for the server's `connected` frame.
+    pub async fn connect_with_query(&self, query: &str) -> Ws {
+        let url = format!("{}/v1/ws?{query}", self.ws_base);
         let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connect");
         let mut ws = Ws { stream, next_id: 1 };
         let hello = ws.recv().await;
