@@ -3,6 +3,7 @@
 
 pub mod identity;
 pub mod native;
+pub mod tencent;
 pub mod webhooks;
 pub mod ws;
 
@@ -41,11 +42,13 @@ pub struct AppState {
 /// The whole HTTP surface of a node.
 pub fn router(herald: Arc<Herald>, config: HttpConfig) -> Router {
     let limit = config.max_body_bytes;
+    tencent::install(&herald);
     let state = AppState { herald, config: Arc::new(config) };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(native::routes())
         .merge(ws::routes())
+        .merge(tencent::routes())
         .fallback(native::error::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http())

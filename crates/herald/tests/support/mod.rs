@@ -148,6 +148,15 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Open the socket with a token and further query parameters, e.g. `platform=web&background=true`.
+    pub async fn connect_with_query(&self, token: &str, query: &str) -> Ws {
+        let url = format!("{}/v1/ws?token={token}&{query}", self.ws_base);
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connect");
+        Ws { stream, next_id: 1 }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
