@@ -310,8 +310,16 @@ async fn concurrently(t: &Tencent, calls: Vec<(&'static str, Value)>, n: usize) 
     futures_util::stream::iter(calls).map(|(api, body)| t.call(api, body)).buffer_unordered(n).collect().await
 }
 
-/// Page a whole list, changing the graph between pages with `change(page_number)`. Returns the items in order.
-async fn page_all(t: &Tencent, user: &str, follow_type: u8, want: usize, mut change: impl AsyncFnMut(usize)) -> Vec<(String, i64)> {
+/// Page a whole list, changing the graph between pages with `change(page_number, users_listed_so_far)`. Returns
+/// the items in order.
+async fn page_all(
+    t: &Tencent,
+    user: &str,
+    follow_type: u8,
+    want: usize,
+    mut change: impl AsyncFnMut(usize, &HashSet<String>),
+) -> Vec<(String, i64)> {
+    let mut listed = HashSet::new();
     let mut out = Vec::new();
     let mut cursor = String::new();
     for page in 0.. {
@@ -320,14 +328,20 @@ async fn page_all(t: &Tencent, user: &str, follow_type: u8, want: usize, mut cha
         let items = r["FollowItem"].as_array().unwrap();
         assert!(items.len() <= want);
         out.extend(items.iter().map(|i| (i["To_Account"].as_str().unwrap().to_owned(), i["FollowTime"].as_i64().unwrap())));
+        listed.extend(items.iter().map(|i| i["To_Account"].as_str().unwrap().to_owned()));
         cursor = r["NextCursor"].as_str().unwrap().to_owned();
         if cursor.is_empty() {
             break;
         }
         assert_eq!(items.len(), want, "only the last page is short");
-        change(page).await;
+        change(page, &listed).await;
     }
     out
+}
+
+/// A user of `pool` not listed yet and not removed yet: removing its edge now must keep it out of the listing.
+fn unlisted(pool: &[String], listed: &HashSet<String>, removed: &HashSet<String>) -> String {
+    pool.iter().rev().find(|u| !listed.contains(*u) && !removed.contains(*u)).expect("an unlisted user").clone()
 }
 
 /// Every edge present throughout is listed exactly once, newest first; edges removed before the cursor reached
@@ -379,8 +393,8 @@ async fn follow_get_pages_fans_following_and_mutual_over_a_changing_graph() {
     // Fans: between pages, a not-yet-listed fan leaves and a new user arrives.
     let initial: HashSet<String> = fans.iter().cloned().collect();
     let (mut removed, mut added) = (HashSet::new(), HashSet::new());
-    let listing = page_all(&t, "star", 1, 333, async |page| {
-        let leaving = format!("fan{}", page * 7);
+    let listing = page_all(&t, "star", 1, 333, async |page, listed| {
+        let leaving = unlisted(&fans, listed, &removed);
         assert_ok(&t.call("follow/follow_delete", json!({"From_Account": leaving, "To_Account": ["star"]})).await);
         removed.insert(leaving);
         let newcomer = format!("new{page}");
@@ -389,15 +403,20 @@ async fn follow_get_pages_fans_following_and_mutual_over_a_changing_graph() {
     })
     .await;
     check_listing(&listing, &initial, &removed, &added);
+    let former_fans = removed;
 
     // Following: star unfollows some not-yet-listed users and follows new ones.
     let initial: HashSet<String> = followed.iter().chain(&fans[..MUTUAL]).cloned().collect();
     let (mut removed, mut added) = (HashSet::new(), HashSet::new());
-    let listing = page_all(&t, "star", 2, 1000, async |page| {
-        let gone: Vec<String> = (0..5).map(|i| format!("star-follows-{}", page * 5 + i)).collect();
+    let listing = page_all(&t, "star", 2, 1000, async |page, listed| {
+        let mut gone = Vec::new();
+        for _ in 0..5 {
+            let next = unlisted(&followed, listed, &removed);
+            removed.insert(next.clone());
+            gone.push(next);
+        }
         let r = t.call("follow/follow_delete", json!({"From_Account": "star", "To_Account": gone})).await;
         assert_eq!(codes(&r, "ResultItem"), vec![0; 5]);
-        removed.extend(gone);
         let newcomer = format!("new{}", 100 + page);
         assert_ok(&t.call("follow/follow_add", json!({"From_Account": "star", "FollowItem": [{"To_Account": newcomer}]})).await);
         added.insert(newcomer);
@@ -407,11 +426,10 @@ async fn follow_get_pages_fans_following_and_mutual_over_a_changing_graph() {
     check_listing(&listing, &initial, &removed, &added);
 
     // Mutual: fans who stop following star drop out of it.
-    let removed_fans: HashSet<String> = (0..FANS / 7 + 1).map(|i| format!("fan{}", i * 7)).collect();
-    let initial: HashSet<String> = fans[..MUTUAL].iter().filter(|f| !removed_fans.contains(*f)).cloned().collect();
+    let initial: HashSet<String> = fans[..MUTUAL].iter().filter(|f| !former_fans.contains(*f)).cloned().collect();
     let mut removed = HashSet::new();
-    let listing = page_all(&t, "star", 3, 100, async |page| {
-        let leaving = format!("fan{}", 1 + page * 7);
+    let listing = page_all(&t, "star", 3, 100, async |_, listed| {
+        let leaving = unlisted(&fans[..MUTUAL], listed, &removed);
         t.call("follow/follow_delete", json!({"From_Account": leaving, "To_Account": ["star"]})).await;
         removed.insert(leaving);
     })
@@ -421,7 +439,7 @@ async fn follow_get_pages_fans_following_and_mutual_over_a_changing_graph() {
     // Once the graph is still, the counts agree with the lists.
     let info = t.call("follow/follow_get_info", json!({"From_Account": "star", "To_Account": ["star"]})).await;
     let info = &info["FollowInfo"][0];
-    let count = |ft| page_all(&t, "star", ft, 1000, async |_| {});
+    let count = |ft| page_all(&t, "star", ft, 1000, async |_, _| {});
     assert_eq!(info["FollowerCount"], count(1).await.len());
     assert_eq!(info["FollowingCount"], count(2).await.len());
     assert_eq!(info["MutualFollowingCount"], count(3).await.len());
