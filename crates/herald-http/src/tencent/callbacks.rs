@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use herald_core::app::TencentCredentials;
 use herald_core::event::{FollowEvent, PresenceEvent};
 use herald_core::presence::ChangeCause;
-use herald_core::{App, Platform};
+use herald_core::Platform;
 use herald_service::{EventSink, Herald};
 use serde_json::{Value, json};
 
@@ -43,12 +43,10 @@ struct StateChange {
 
 impl Callbacks {
     /// The app's credentials and callback URL, when it wants callbacks.
-    fn target(&self, app: &herald_core::AppId) -> Option<(Arc<App>, TencentCredentials, String)> {
+    fn target(&self, app: &herald_core::AppId) -> Option<(TencentCredentials, String)> {
         let herald = self.herald.upgrade()?;
-        let app = herald.apps.get(app)?.clone();
-        let credentials = app.tencent.clone()?;
-        let url = app.webhooks.tencent_callback_url.clone()?;
-        Some((app, credentials, url))
+        let app = herald.apps.get(app)?;
+        Some((app.tencent.clone()?, app.webhooks.tencent_callback_url.clone()?))
     }
 
     fn send(&self, ordering_key: &str, url: &str, sdkappid: u64, command: &'static str, opt_platform: &str, body: Value) {
@@ -72,7 +70,7 @@ impl Callbacks {
 
 impl EventSink for Callbacks {
     fn presence_changed(&self, event: &Arc<PresenceEvent>) {
-        let Some((_, credentials, url)) = self.target(&event.app) else { return };
+        let Some((credentials, url)) = self.target(&event.app) else { return };
         for change in state_changes(event) {
             let body = json!({
                 "CallbackCommand": STATE_CHANGE,
@@ -90,7 +88,7 @@ impl EventSink for Callbacks {
     }
 
     fn follow_changed(&self, event: &FollowEvent) {
-        let Some((_, credentials, url)) = self.target(&event.app) else { return };
+        let Some((credentials, url)) = self.target(&event.app) else { return };
         let (command, body) = if event.followed {
             let list: Vec<Value> = event.followees.iter().map(|f| json!({"To_Account": f})).collect();
             (AFTER_FOLLOW_ADD, json!({"CallbackCommand": AFTER_FOLLOW_ADD, "From_Account": event.follower, "FollowList": list, "EventTime": event.at}))
