@@ -27,5 +27,8 @@ pub async fn verify_client_token(state: &AppState, token: &str) -> Result<Client
     if let Some(result) = openim::token::verify_client(state, token).await {
         return result;
     }
+    if let Some(result) = crate::tencent::client_token::verify(state, token) {
+        return result;
+    }
     Err("token not recognised".to_owned())
 }

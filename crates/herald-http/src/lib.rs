@@ -3,8 +3,10 @@
 
 pub mod identity;
 pub mod native;
-pub mod rongcloud;
+pub mod rate_limit;
 pub mod openim;
+pub mod rongcloud;
+pub mod tencent;
 pub mod webhooks;
 pub mod ws;
 
@@ -47,12 +49,14 @@ pub fn router(herald: Arc<Herald>, config: HttpConfig) -> Router {
     let dispatcher = webhooks::WebhookDispatcher::start(webhooks::RetryPolicy::default());
     native::webhook::install(&herald, &dispatcher);
     rongcloud::install(&herald, &dispatcher);
+    tencent::install(&herald, &dispatcher);
     let state = AppState { herald, config: Arc::new(config) };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(native::routes())
         .merge(rongcloud::routes())
         .merge(openim::routes())
+        .merge(tencent::routes())
         .merge(ws::routes())
         .fallback(native::error::not_found)
         .layer(DefaultBodyLimit::max(limit))

@@ -51,9 +51,12 @@ pub struct TokenArgs {
     /// The app the token is for.
     #[arg(long, default_value = "default")]
     pub app: String,
-    /// The user the token is for (must be registered to connect).
+    /// The user the token is for (must be registered to connect). With --tencent, defaults to the administrator.
+    #[arg(long, required_unless_present = "tencent")]
+    pub user: Option<String>,
+    /// Print a Tencent Cloud Chat UserSig (signed with the app's Tencent secret key) instead of a native token.
     #[arg(long)]
-    pub user: String,
+    pub tencent: bool,
     /// The platform the token is bound to (ios android windows macos web miniweb linux androidpad ipad harmonyos).
     #[arg(long)]
     pub platform: Option<String>,

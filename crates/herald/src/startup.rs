@@ -71,7 +71,13 @@ pub async fn mint_token(config: &Config, args: &TokenArgs) -> anyhow::Result<Str
     let apps = resolve_apps(config, store.as_ref()).await?;
     let app_id = AppId::parse(args.app.clone())?;
     let app = apps.iter().find(|a| a.app_id == app_id).with_context(|| format!("no app {app_id}"))?;
-    let user = UserId::parse(args.user.clone())?;
+    if args.tencent {
+        let tc = app.tencent.as_ref().with_context(|| format!("app {app_id} has no Tencent credentials"))?;
+        let user = args.user.clone().unwrap_or_else(|| tc.admin_identifier.clone());
+        let now = herald_service::now_millis() / 1000;
+        return Ok(herald_http::tencent::usersig::generate(tc.sdkappid, &tc.secret_key, &user, args.ttl, now, None));
+    }
+    let user = UserId::parse(args.user.clone().unwrap_or_default())?;
     let platform = args.platform.as_deref().map(Platform::from_name).transpose()?;
     let (token, _) = herald_http::native::tokens::mint(app, &user, platform, args.ttl)?;
     Ok(token)

@@ -11,7 +11,7 @@ use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
 use super::error::RcError;
-use super::rate_limit::RateLimits;
+use crate::rate_limit::AppRateLimits;
 use crate::AppState;
 
 /// Timestamps above this are milliseconds (RongCloud's docs), below it seconds (its SDKs). 10^11 seconds is
@@ -38,9 +38,10 @@ impl FromRequestParts<AppState> for SignedApp {
         if !signature_matches(secret, nonce, timestamp, signature) {
             return Err(RcError::bad_signature("signature mismatch"));
         }
-        let limits = parts.extensions.get::<Arc<RateLimits>>().cloned();
-        if let Some(limits) = limits {
-            limits.check(&app)?;
+        let limits = parts.extensions.get::<Arc<AppRateLimits>>().cloned();
+        let per_second = app.limits.rongcloud_requests_per_second;
+        if limits.is_some_and(|l| !l.allow(&app.app_id, per_second)) {
+            return Err(RcError::rate_limited(per_second));
         }
         Ok(SignedApp(app))
     }

@@ -5,7 +5,6 @@
 mod auth;
 pub mod error;
 mod form;
-mod rate_limit;
 mod subscriptions;
 pub mod token;
 mod users;
@@ -33,7 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/user/checkOnline.json", post(users::check_online))
         .route("/user/subscribe/set.json", post(subscriptions::set))
         .route("/user/subscribe/query.json", post(subscriptions::query))
-        .layer(axum::Extension(Arc::new(rate_limit::RateLimits::default())))
+        .layer(axum::Extension(Arc::new(crate::rate_limit::AppRateLimits::default())))
         .layer(middleware::from_fn(echo_request_id))
 }
 
