@@ -72,6 +72,7 @@ CREATE TABLE tokens (
     PRIMARY KEY (app, token_id)
 );
 CREATE INDEX tokens_by_user ON tokens (app, user_id, platform);
+CREATE INDEX tokens_by_expiry ON tokens (expires_at);
 "#];
 
 pub(crate) async fn migrate(client: &mut Object) -> Result<()> {

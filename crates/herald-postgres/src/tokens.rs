@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use herald_core::store::{TokenRecord, TokenStore};
-use herald_core::{AppId, Platform, Result, UserId};
+use herald_core::{AppId, Millis, Platform, Result, UserId};
 
 use crate::PostgresStore;
 use crate::pool::{db, user_col};
@@ -57,5 +57,17 @@ impl TokenStore for PostgresStore {
             .map_err(db)?;
         let platform = platform.map(|p| i64::from(p.id()));
         client.execute(&stmt, &[&app.as_str(), &user.as_str(), &platform]).await.map_err(db)
+    }
+
+    async fn purge_expired_tokens(&self, now: Millis, max: usize) -> Result<u64> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "DELETE FROM tokens WHERE (app, token_id) IN (
+                     SELECT app, token_id FROM tokens WHERE expires_at <= $1 LIMIT $2)",
+            )
+            .await
+            .map_err(db)?;
+        client.execute(&stmt, &[&now, &(max as i64)]).await.map_err(db)
     }
 }
