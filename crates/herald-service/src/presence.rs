@@ -1,9 +1,11 @@
 //! Presence queries, server-reported presence and kicks.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use herald_core::bus::{BusMessage, ControlEvent};
 use herald_core::presence::{Presence, PresenceChange};
+use herald_core::store::UserRecord;
 use herald_core::{AppId, Error, Millis, Platform, Result, UserId};
 
 use crate::Herald;
@@ -20,13 +22,14 @@ pub enum PresenceReport {
 impl Herald {
     /// The presence of each user, in input order; `None` for users not registered in the app.
     pub async fn presences(&self, app: &AppId, users: &[UserId]) -> Result<Vec<Option<Presence>>> {
-        let records = self.store.get_users(app, users).await?;
+        let records: HashMap<UserId, UserRecord> =
+            self.store.get_users(app, users).await?.into_iter().map(|r| (r.user_id.clone(), r)).collect();
         let states = self.registry.get(app, users).await?;
         Ok(users
             .iter()
             .zip(states)
             .map(|(user, state)| {
-                let record = records.iter().find(|r| &r.user_id == user)?;
+                let record = records.get(user)?;
                 Some(match state {
                     Some(state) => {
                         let mut p = state.presence(user.clone());

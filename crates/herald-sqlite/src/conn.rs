@@ -81,6 +81,8 @@ fn connect(path: &Path, durability: Durability) -> rusqlite::Result<Connection> 
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA foreign_keys = OFF; \
          PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32000;"
     ))?;
+    // `rarray()` lets one statement take a whole batch of IDs.
+    rusqlite::vtab::array::load_module(&conn)?;
     Ok(conn)
 }
 

@@ -1,7 +1,10 @@
 use async_trait::async_trait;
 use herald_core::store::{NewUser, UserRecord, UserStore};
 use herald_core::{AppId, Millis, Result, UserId};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::rc::Rc;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params};
 
 use crate::SqliteStore;
 use crate::conn::JobResult;
@@ -32,27 +35,25 @@ impl UserStore for SqliteStore {
     }
 
     async fn get_users(&self, app: &AppId, ids: &[UserId]) -> Result<Vec<UserRecord>> {
-        let (app, ids) = (app.clone(), ids.to_vec());
+        let app = app.clone();
+        let ids: Vec<Value> = ids.iter().map(|id| Value::from(id.as_str().to_owned())).collect();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT user_id, nickname, face_url, created_at, last_seen FROM users WHERE app = ?1 AND user_id = ?2",
+                "SELECT user_id, nickname, face_url, created_at, last_seen FROM users
+                 WHERE app = ?1 AND user_id IN rarray(?2)",
             )?;
-            let mut out = Vec::with_capacity(ids.len());
-            for id in &ids {
-                let row = stmt
-                    .query_row(params![app.as_str(), id.as_str()], |r| {
-                        Ok(UserRecord {
-                            user_id: user_col(r, 0)?,
-                            nickname: r.get(1)?,
-                            face_url: r.get(2)?,
-                            created_at: r.get(3)?,
-                            last_seen: r.get(4)?,
-                        })
+            let rows = stmt
+                .query_map(params![app.as_str(), Rc::new(ids)], |r| {
+                    Ok(UserRecord {
+                        user_id: user_col(r, 0)?,
+                        nickname: r.get(1)?,
+                        face_url: r.get(2)?,
+                        created_at: r.get(3)?,
+                        last_seen: r.get(4)?,
                     })
-                    .optional()?;
-                out.extend(row);
-            }
-            Ok(out)
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
         })
         .await
     }

@@ -2,10 +2,10 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use herald_core::presence::Presence;
-use herald_core::{Error, Platform, UserId};
+use herald_core::presence::{PlatformPresence, Presence};
+use herald_core::{Error, Millis, Platform, UserId};
 use herald_service::PresenceReport;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::{ApiError, item_error};
@@ -15,23 +15,44 @@ use crate::AppState;
 pub const MAX_PRESENCE_QUERY: usize = 500;
 const MAX_REPORT_TTL_SECS: u64 = 24 * 3600;
 
-/// The PRESENCE object of the native API and WebSocket frames.
-pub fn presence_json(p: &Presence) -> Value {
-    json!({
-        "type": "presence",
-        "user_id": p.user_id,
-        "online": p.view.online,
-        "platforms": p.view.platforms,
-        "push_online": p.view.push_online,
-        "custom_status": p.view.custom_status,
-        "last_seen": p.last_seen,
-        "at": p.since,
-        "details": p.details.iter().map(|d| json!({
-            "platform": d.platform,
-            "background": d.background,
-            "connections": d.connections,
-        })).collect::<Vec<_>>(),
-    })
+/// The PRESENCE object of the native API and WebSocket frames. Serialized straight from the domain values, since
+/// batch queries write hundreds of them per call.
+#[derive(Serialize)]
+pub struct PresenceJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    user_id: &'a UserId,
+    online: bool,
+    platforms: &'a [Platform],
+    push_online: bool,
+    custom_status: Option<&'a str>,
+    last_seen: Option<Millis>,
+    at: Millis,
+    details: &'a [PlatformPresence],
+}
+
+pub fn presence_json(p: &Presence) -> PresenceJson<'_> {
+    PresenceJson {
+        kind: "presence",
+        user_id: &p.user_id,
+        online: p.view.online,
+        platforms: &p.view.platforms,
+        push_online: p.view.push_online,
+        custom_status: p.view.custom_status.as_deref(),
+        last_seen: p.last_seen,
+        at: p.since,
+        details: &p.details,
+    }
+}
+
+/// One item of a batch presence answer: the presence, or why there is none.
+#[derive(Serialize)]
+struct QueryItem<'a> {
+    user_id: &'a UserId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    presence: Option<PresenceJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -46,13 +67,14 @@ pub async fn query(
 ) -> Result<Json<Value>, ApiError> {
     check_batch(&body.user_ids, "user_ids", MAX_PRESENCE_QUERY)?;
     let presences = s.herald.presences(&app.app_id, &body.user_ids).await?;
-    let results: Vec<Value> = body
+    let results: Vec<QueryItem> = body
         .user_ids
         .iter()
-        .zip(presences)
-        .map(|(id, p)| match p {
-            Some(p) => json!({"user_id": id, "presence": presence_json(&p)}),
-            None => json!({"user_id": id, "error": item_error(&Error::UserNotFound(id.clone()))}),
+        .zip(&presences)
+        .map(|(id, p)| QueryItem {
+            user_id: id,
+            presence: p.as_ref().map(presence_json),
+            error: p.is_none().then(|| item_error(&Error::UserNotFound(id.clone()))),
         })
         .collect();
     Ok(Json(json!({ "results": results })))
@@ -87,7 +109,7 @@ pub async fn report(
         PresenceReport::Offline { platform: body.platform }
     };
     let presence = s.herald.report_presence(&app.app_id, &body.user_id, report).await?;
-    Ok(Json(presence_json(&presence)))
+    Ok(Json(json!(presence_json(&presence))))
 }
 
 #[derive(Deserialize)]
