@@ -55,6 +55,8 @@ pub struct TencentCredentials {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Webhooks {
+    /// Herald's own signed JSON webhooks (presence and follow changes).
+    pub native_url: Option<String>,
     /// RongCloud-style online-status sync URL.
     pub rongcloud_status_url: Option<String>,
     /// Tencent-style callback URL (state changes and follow callbacks).

@@ -230,13 +230,11 @@ impl UserPresence {
                 (ChangeCause::Background, platform)
             }
             PresenceChange::SetCustomStatus(status) => {
-                if let Some(s) = &status {
-                    if s.len() > CUSTOM_STATUS_MAX_BYTES {
-                        return Err(Error::invalid(
-                            "custom_status",
-                            format!("must be at most {CUSTOM_STATUS_MAX_BYTES} bytes, got {}", s.len()),
-                        ));
-                    }
+                if let Some(s) = status.as_ref().filter(|s| s.len() > CUSTOM_STATUS_MAX_BYTES) {
+                    return Err(Error::invalid(
+                        "custom_status",
+                        format!("must be at most {CUSTOM_STATUS_MAX_BYTES} bytes, got {}", s.len()),
+                    ));
                 }
                 if !before.online {
                     return Err(Error::invalid("custom_status", "can only be set while the user is online"));

@@ -38,9 +38,12 @@ pub struct AppState {
     pub config: Arc<HttpConfig>,
 }
 
-/// The whole HTTP surface of a node.
+/// The whole HTTP surface of a node. Also registers the dialects' webhook senders with the service, so call it once
+/// per node.
 pub fn router(herald: Arc<Herald>, config: HttpConfig) -> Router {
     let limit = config.max_body_bytes;
+    let dispatcher = webhooks::WebhookDispatcher::start(webhooks::RetryPolicy::default());
+    native::webhook::install(&herald, &dispatcher);
     let state = AppState { herald, config: Arc::new(config) };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

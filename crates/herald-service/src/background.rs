@@ -68,9 +68,21 @@ impl Herald {
         }
     }
 
+    /// Publish transitions that the registry applied outside the user's stripe lock. A transition whose outcome
+    /// is no longer the user's state was overtaken by a later change, which published the newer state itself.
     async fn publish_all(&self, transitions: Vec<UserTransition>, now: Millis) {
-        for t in transitions {
-            self.publish_transition(&t.app, &t.user, t.transition, now).await;
+        for t in transitions.into_iter().filter(|t| t.transition.changed()) {
+            let _order = self.user_order.lock(&t.app, &t.user).await;
+            let current = match self.registry.get(&t.app, std::slice::from_ref(&t.user)).await {
+                Ok(mut states) => states.pop().flatten().unwrap_or_default().view(),
+                Err(e) => {
+                    tracing::warn!(error = %e, user = %t.user, "could not re-read presence; publishing as applied");
+                    t.transition.after.clone()
+                }
+            };
+            if current == t.transition.after {
+                self.publish_transition(&t.app, &t.user, t.transition, now).await;
+            }
         }
     }
 }

@@ -73,14 +73,10 @@ impl Herald {
         };
         self.hub.watch(seq, &app.app_id, &targets).await;
 
-        let now = now_millis();
-        let record = ConnectionRecord::socket(id.clone(), self.node.clone(), platform, background, now);
-        match self.registry.apply(&app.app_id, &user, PresenceChange::Connect(record), now).await {
-            Ok(t) => self.publish_transition(&app.app_id, &user, t, now).await,
-            Err(e) => {
-                self.hub.unregister(seq).await;
-                return Err(e);
-            }
+        let record = ConnectionRecord::socket(id.clone(), self.node.clone(), platform, background, now_millis());
+        if let Err(e) = self.change_presence(&app.app_id, &user, PresenceChange::Connect(record)).await {
+            self.hub.unregister(seq).await;
+            return Err(e);
         }
         Ok(ClientConnection { app, user, platform, id, outbound, seq, local })
     }
@@ -88,12 +84,10 @@ impl Herald {
     /// Close a connection. With a grace period the platform lingers, so a quick reconnect is invisible.
     pub async fn disconnect(&self, conn: &ClientConnection, cause: ChangeCause) {
         self.hub.unregister(conn.seq).await;
-        let now = now_millis();
         let grace = self.config.grace.as_millis() as Millis;
         let change = PresenceChange::Disconnect { id: conn.id.clone(), cause, grace };
-        match self.registry.apply(&conn.app.app_id, &conn.user, change, now).await {
-            Ok(t) => self.publish_transition(&conn.app.app_id, &conn.user, t, now).await,
-            Err(e) => tracing::error!(error = %e, user = %conn.user, "could not record a disconnect"),
+        if let Err(e) = self.change_presence(&conn.app.app_id, &conn.user, change).await {
+            tracing::error!(error = %e, user = %conn.user, "could not record a disconnect");
         }
     }
 
@@ -106,8 +100,10 @@ impl Herald {
         self.change_presence(&conn.app.app_id, &conn.user, PresenceChange::SetCustomStatus(status)).await.map(drop)
     }
 
-    /// Apply a change to a user's presence and publish it if it is one.
+    /// Apply a change to a user's presence and publish it if it is one. Changes of one user are applied and
+    /// published under that user's stripe lock, so subscribers see them in the order they happened.
     pub(crate) async fn change_presence(&self, app: &AppId, user: &UserId, change: PresenceChange) -> Result<Transition> {
+        let _order = self.user_order.lock(app, user).await;
         let now = now_millis();
         let t = self.registry.apply(app, user, change, now).await?;
         self.publish_transition(app, user, t.clone(), now).await;

@@ -8,6 +8,7 @@ mod events;
 mod follows;
 mod gateway;
 mod hub;
+mod ordering;
 mod presence;
 mod subscriptions;
 mod users;
@@ -74,6 +75,7 @@ pub struct Herald {
     hub: Arc<hub::Hub>,
     sinks: RwLock<Vec<Arc<dyn EventSink>>>,
     connection_seq: AtomicU64,
+    user_order: ordering::UserOrder,
 }
 
 impl Herald {
@@ -92,6 +94,7 @@ impl Herald {
             hub,
             sinks: RwLock::new(Vec::new()),
             connection_seq: AtomicU64::new(0),
+            user_order: ordering::UserOrder::new(),
         })
     }
 

@@ -29,13 +29,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
 }
 
 fn json_rejection(r: JsonRejection) -> ApiError {
-    let status = r.status();
-    let code = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        _ => "malformed_json",
+    let (status, code) = match &r {
+        // Well-formed JSON whose values break a rule (an empty user ID, an unknown platform).
+        JsonRejection::JsonDataError(_) => (StatusCode::BAD_REQUEST, "invalid_argument"),
+        JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+        JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+        _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        _ => (StatusCode::BAD_REQUEST, "malformed_json"),
     };
-    let status = if status.is_server_error() { StatusCode::BAD_REQUEST } else { status };
     ApiError::new(status, code, r.body_text())
 }
 

@@ -9,6 +9,7 @@ pub mod presence;
 mod subscriptions;
 pub mod tokens;
 mod users;
+pub mod webhook;
 
 use axum::Router;
 use axum::routing::{get, post};

@@ -92,16 +92,34 @@ fn page_json(page: Page<Subscription>, other: impl Fn(&Subscription) -> &UserId)
     json!({ "items": items, "next_cursor": page.next.map(|k| k.encode()) })
 }
 
+/// Which side of the subscriptions a list shows.
+#[derive(Clone, Copy)]
+enum Side {
+    /// The targets a subscriber watches.
+    Targets,
+    /// The subscribers watching a target.
+    Subscribers,
+}
+
+async fn list(s: AppState, app: &herald_core::App, user_id: String, params: ListParams, side: Side) -> Result<Json<Value>, ApiError> {
+    let user = UserId::parse(user_id)?;
+    s.herald.require_users(&app.app_id, std::slice::from_ref(&user)).await?;
+    let request = params.page().to_request()?;
+    Ok(Json(match side {
+        Side::Targets => page_json(s.herald.subscriptions_of(&app.app_id, &user, params.kind, &request).await?, |x| &x.target),
+        Side::Subscribers => {
+            page_json(s.herald.subscribers_of(&app.app_id, &user, params.kind, &request).await?, |x| &x.subscriber)
+        }
+    }))
+}
+
 pub async fn list_of_subscriber(
     State(s): State<AppState>,
     AuthedApp(app): AuthedApp,
     Path(user_id): Path<String>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = UserId::parse(user_id)?;
-    s.herald.require_users(&app.app_id, std::slice::from_ref(&user)).await?;
-    let page = s.herald.subscriptions_of(&app.app_id, &user, params.kind, &params.page().to_request()?).await?;
-    Ok(Json(page_json(page, |x| &x.target)))
+    list(s, &app, user_id, params, Side::Targets).await
 }
 
 pub async fn list_of_target(
@@ -110,8 +128,5 @@ pub async fn list_of_target(
     Path(user_id): Path<String>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let user = UserId::parse(user_id)?;
-    s.herald.require_users(&app.app_id, std::slice::from_ref(&user)).await?;
-    let page = s.herald.subscribers_of(&app.app_id, &user, params.kind, &params.page().to_request()?).await?;
-    Ok(Json(page_json(page, |x| &x.subscriber)))
+    list(s, &app, user_id, params, Side::Subscribers).await
 }

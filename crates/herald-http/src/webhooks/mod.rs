@@ -18,6 +18,8 @@ pub type UrlBuilder = Arc<dyn Fn() -> String + Send + Sync>;
 pub struct Delivery {
     pub url: UrlBuilder,
     pub body: Vec<u8>,
+    /// Extra request headers (signatures computed over the body at enqueue time).
+    pub headers: Vec<(&'static str, String)>,
     /// A short name for logs, e.g. "rongcloud.status".
     pub kind: &'static str,
 }
@@ -79,12 +81,11 @@ async fn run_lane(client: reqwest::Client, policy: RetryPolicy, mut rx: mpsc::Re
         let mut delay = policy.first_delay;
         for attempt in 1..=policy.max_attempts {
             let url = (d.url)();
-            let result = client
-                .post(&url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(d.body.clone())
-                .send()
-                .await;
+            let mut request = client.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json");
+            for (name, value) in &d.headers {
+                request = request.header(*name, value);
+            }
+            let result = request.body(d.body.clone()).send().await;
             match result {
                 Ok(r) if r.status().is_success() => break,
                 Ok(r) => tracing::warn!(kind = d.kind, status = %r.status(), attempt, "webhook refused"),

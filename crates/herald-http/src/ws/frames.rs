@@ -111,6 +111,18 @@ fn error_frame(id: Option<Value>, code: &str, message: &str) -> String {
     json!({"type": "error", "id": id, "code": code, "message": message}).to_string()
 }
 
+/// The first frame of every connection, sent once the user is online on it.
+pub fn connected_frame(conn: &ClientConnection, heartbeat_timeout: std::time::Duration) -> String {
+    json!({
+        "type": "connected",
+        "user_id": conn.user,
+        "platform": conn.platform,
+        "connection_id": conn.id,
+        "heartbeat_timeout_ms": heartbeat_timeout.as_millis() as u64,
+    })
+    .to_string()
+}
+
 /// The PRESENCE frame pushed for a change.
 pub fn event_json(e: &PresenceEvent) -> Value {
     json!({

@@ -53,11 +53,30 @@ async fn upgrade(State(s): State<AppState>, ws: WebSocketUpgrade, query: axum::h
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let conn = match s.herald.connect(identity.app.clone(), identity.user.clone(), platform, params.background).await {
-        Ok(conn) => conn,
-        Err(e) => return ApiError::from(e).into_response(),
-    };
-    ws.on_upgrade(move |socket| serve(s, socket, conn))
+    // Check before upgrading, so an unknown user gets an HTTP error rather than a socket that closes at once.
+    if let Err(e) = s.herald.require_users(&identity.app.app_id, std::slice::from_ref(&identity.user)).await {
+        return ApiError::from(e).into_response();
+    }
+    // Go online only once the socket exists: an upgrade that never completes must leave no connection behind.
+    ws.on_upgrade(move |mut socket| async move {
+        match s.herald.connect(identity.app, identity.user, platform, params.background).await {
+            Ok(conn) => {
+                // Tell the client it is online now: the handshake completed before the connection was recorded.
+                let hello = frames::connected_frame(&conn, s.herald.config.heartbeat_timeout);
+                if socket.send(Message::Text(hello.into())).await.is_ok() {
+                    serve(s, socket, conn).await
+                } else {
+                    s.herald.disconnect(&conn, ChangeCause::Disconnected).await
+                }
+            }
+            Err(e) => {
+                let (_, code) = crate::native::error::code_of(&e);
+                let frame = serde_json::json!({"type": "error", "code": code, "message": e.to_string()});
+                let _ = socket.send(Message::Text(frame.to_string().into())).await;
+                let _ = socket.send(Message::Close(None)).await;
+            }
+        }
+    })
 }
 
 /// The URL's platform wins; a token that names one must agree with it.

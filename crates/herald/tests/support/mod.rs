@@ -144,7 +144,10 @@ impl Server {
     pub async fn connect_with_token(&self, token: &str, platform: &str) -> Ws {
         let url = format!("{}/v1/ws?token={token}&platform={platform}", self.ws_base);
         let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connect");
-        Ws { stream, next_id: 1 }
+        let mut ws = Ws { stream, next_id: 1 };
+        let hello = ws.recv().await;
+        assert_eq!(hello["type"], "connected", "{hello}");
+        ws
     }
 }
 
