@@ -2,6 +2,7 @@
 //! Redis doing the equivalent raw work in the same run as a reference point.
 
 mod api;
+mod dialects;
 mod cli;
 mod report;
 mod scenarios;

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::load::{self, CheckBody, MakeRequest};
 use super::redis_ref::{self, pick};
 use crate::api::{Api, SETUP_CONCURRENCY, run_prefix};
+use crate::dialects::{DialectCredentials, rongcloud_headers};
 use crate::cli::{ApiArgs, Target};
 use crate::report::{Report, Row};
 
@@ -18,6 +19,9 @@ const FOLLOWS_PER_USER: usize = 20;
 
 /// The native calls, in the order they run.
 const NATIVE_CALLS: &[&str] = &["presence-query", "subscribe", "fans-page", "following-page"];
+/// The dialects' hot calls, run by default when the server's credentials.json is given.
+const DIALECT_CALLS: &[&str] =
+    &["openim-status", "rongcloud-check-online", "rongcloud-subscribe", "tencent-query-status", "tencent-follow-get"];
 
 pub async fn run(target: &Target, args: &ApiArgs) -> anyhow::Result<Report> {
     let api = Api::new(target)?;
@@ -50,14 +54,20 @@ pub async fn run(target: &Target, args: &ApiArgs) -> anyhow::Result<Report> {
         .collect();
     api.follow_all(follows, SETUP_CONCURRENCY).await?;
 
-    let calls: Vec<String> = if args.calls.is_empty() { NATIVE_CALLS.iter().map(|s| s.to_string()).collect() } else { args.calls.clone() };
+    let dialects = if api.credentials.is_null() { None } else { Some(DialectCredentials::load(&api).await?) };
+    let calls: Vec<String> = if !args.calls.is_empty() {
+        args.calls.clone()
+    } else {
+        let dialect_calls = if dialects.is_some() { DIALECT_CALLS } else { &[] };
+        NATIVE_CALLS.iter().chain(dialect_calls).map(|s| s.to_string()).collect()
+    };
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).tcp_nodelay(true).build()?;
     let mut report = Report::new("api");
     report.fact("users", users as u64);
     report.fact("concurrency", args.concurrency as u64);
     report.fact("users per batch call", batch as u64);
     for call in &calls {
-        let Some((make, check)) = request(&api, call, &ids, batch) else {
+        let Some((make, check)) = request(&api, dialects.as_ref(), call, &ids, batch) else {
             report.fact(call, "unknown call: skipped");
             continue;
         };
@@ -77,11 +87,18 @@ pub async fn run(target: &Target, args: &ApiArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// The request builder (and body check) of a named call.
-fn request(api: &Api, call: &str, ids: &Arc<Vec<String>>, batch: usize) -> Option<(MakeRequest, Option<CheckBody>)> {
+/// The request builder (and body check) of a named call; `None` for an unknown call or a dialect without credentials.
+fn request(
+    api: &Api,
+    dialects: Option<&DialectCredentials>,
+    call: &str,
+    ids: &Arc<Vec<String>>,
+    batch: usize,
+) -> Option<(MakeRequest, Option<CheckBody>)> {
     let (base, key, ids) = (api.base.clone(), api.api_key.clone(), ids.clone());
     let pool = ids.clone();
     let some = move |i: u64| -> Vec<String> { (0..batch).map(|x| pool[pick(i, x, pool.len())].clone()).collect() };
+    let ids_for_dialects = ids.clone();
     let make: MakeRequest = match call {
         "presence-query" => Arc::new(move |http, i| {
             http.post(format!("{base}/v1/presence/query")).bearer_auth(&key).json(&json!({ "user_ids": some(i) }))
@@ -102,7 +119,88 @@ fn request(api: &Api, call: &str, ids: &Arc<Vec<String>>, batch: usize) -> Optio
             let user = &ids[pick(i, 0, ids.len())];
             http.get(format!("{base}/v1/users/{user}/following?limit=100")).bearer_auth(&key)
         }),
-        _ => return None,
+        _ => return dialect_request(&base, dialects?, call, ids_for_dialects, some),
     };
     Some((make, None))
+}
+
+/// Dialect calls answer HTTP 200 with the outcome in the body: check it.
+fn body_has(needle: &'static str) -> Option<CheckBody> {
+    Some(Arc::new(move |body: &[u8]| body.windows(needle.len()).any(|w| w == needle.as_bytes())))
+}
+
+fn dialect_request(
+    base: &str,
+    d: &DialectCredentials,
+    call: &str,
+    ids: Arc<Vec<String>>,
+    some: impl Fn(u64) -> Vec<String> + Send + Sync + 'static,
+) -> Option<(MakeRequest, Option<CheckBody>)> {
+    let base = base.to_owned();
+    let tencent_query = |d: &DialectCredentials| {
+        let (sdkappid, admin, sig) = d.tencent.clone()?;
+        Some(move |i: u64| format!("sdkappid={sdkappid}&identifier={admin}&usersig={sig}&random={}&contenttype=json", i % 4_000_000_000))
+    };
+    Some(match call {
+        "openim-status" => {
+            let token = d.openim_admin_token.clone()?;
+            let make: MakeRequest = Arc::new(move |http, i| {
+                http.post(format!("{base}/user/get_users_status"))
+                    .header("operationID", format!("bench-{i}"))
+                    .header("token", &token)
+                    .json(&json!({ "userIDs": some(i) }))
+            });
+            (make, body_has(r#""errCode":0"#))
+        }
+        "rongcloud-check-online" => {
+            let (key, secret) = d.rongcloud.clone()?;
+            let make: MakeRequest = Arc::new(move |http, i| {
+                let user = &ids[pick(i, 0, ids.len())];
+                let mut r = http.post(format!("{base}/user/checkOnline.json")).form(&[("userId", user.as_str())]);
+                for (name, value) in rongcloud_headers(&key, &secret, i) {
+                    r = r.header(name, value);
+                }
+                r
+            });
+            (make, body_has(r#""code":200"#))
+        }
+        "rongcloud-subscribe" => {
+            let (key, secret) = d.rongcloud.clone()?;
+            let make: MakeRequest = Arc::new(move |http, i| {
+                let mut users = some(i);
+                let subscriber = users.pop().unwrap_or_default();
+                users.retain(|u| *u != subscriber);
+                let form = [
+                    ("userId", subscriber),
+                    ("subUserIds", users.join(",")),
+                    ("opType", "0".to_owned()),
+                    ("expiry", "86400".to_owned()),
+                    ("subType", "1".to_owned()),
+                ];
+                let mut r = http.post(format!("{base}/user/subscribe/set.json")).form(&form);
+                for (name, value) in rongcloud_headers(&key, &secret, i) {
+                    r = r.header(name, value);
+                }
+                r
+            });
+            (make, body_has(r#""code":200"#))
+        }
+        "tencent-query-status" => {
+            let query = tencent_query(d)?;
+            let make: MakeRequest = Arc::new(move |http, i| {
+                http.post(format!("{base}/v4/openim/query_online_status?{}", query(i))).json(&json!({ "To_Account": some(i) }))
+            });
+            (make, body_has(r#""ActionStatus":"OK""#))
+        }
+        "tencent-follow-get" => {
+            let query = tencent_query(d)?;
+            let make: MakeRequest = Arc::new(move |http, i| {
+                let star = &ids[pick(i, 0, STARS)];
+                http.post(format!("{base}/v4/follow/follow_get?{}", query(i)))
+                    .json(&json!({ "From_Account": star, "FollowType": 1, "StartCursor": "", "WantNum": 100 }))
+            });
+            (make, body_has(r#""ActionStatus":"OK""#))
+        }
+        _ => return None,
+    })
 }
