@@ -2,6 +2,7 @@
 //! A backend's test file calls [`store_conformance!`] (or [`registry_conformance!`]) with an async factory that
 //! returns a fresh, empty backend; each case becomes one `#[tokio::test]`.
 
+pub mod registry;
 pub mod store;
 
 /// Expand the Store suite into one test per case. `$factory` is an expression evaluating to a future of
@@ -39,3 +40,37 @@ macro_rules! store_conformance {
     )*};
 }
 
+/// Expand the PresenceRegistry + Bus suite into one test per case. `$factory` is an expression evaluating to a
+/// future of `Option<registry::Backend>`; `None` skips the case. The backend's `cleanup` runs after the case.
+#[macro_export]
+macro_rules! registry_conformance {
+    ($factory:expr) => {
+        $crate::registry_conformance!(@cases $factory;
+            apply_and_get,
+            invalid_change_leaves_state_alone,
+            concurrent_changes_to_one_user_serialize,
+            expire_due_handles_lingering_closes_once,
+            reconnect_within_grace_keeps_nothing_due,
+            reported_presence_expires,
+            dead_node_is_reaped_once,
+            bus_delivers_listened_topics_only,
+            bus_listening_is_counted,
+            bus_reaches_other_nodes,
+        );
+    };
+    (@cases $factory:expr; $($case:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $case() {
+            match $factory.await {
+                Some(mut backend) => {
+                    let cleanup = backend.cleanup.take();
+                    $crate::registry::$case(backend).await;
+                    if let Some(cleanup) = cleanup {
+                        cleanup.await;
+                    }
+                }
+                None => eprintln!("skipped {}: backend not configured", stringify!($case)),
+            }
+        }
+    )*};
+}

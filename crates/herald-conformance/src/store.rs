@@ -278,6 +278,9 @@ pub async fn tokens_record_and_kick(s: DynStore) {
     assert_eq!(s.token(&a, "t2").await.unwrap().unwrap().platform, Some(Platform::Web));
     assert!(s.token(&a, "nope").await.unwrap().is_none());
     assert_eq!(s.kick_tokens(&a, &uid("u"), None).await.unwrap(), 1);
+    assert_eq!(s.purge_expired_tokens(T0 + 999, 100).await.unwrap(), 0, "not expired yet");
+    assert_eq!(s.purge_expired_tokens(T0 + 1000, 100).await.unwrap(), 2);
+    assert!(s.token(&a, "t1").await.unwrap().is_none());
 }
 
 pub async fn apps_insert_if_absent_keeps_first(s: DynStore) {

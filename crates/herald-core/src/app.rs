@@ -76,6 +76,8 @@ pub struct AppLimits {
     /// Requests per second allowed on each vendor dialect's rate-limited routes.
     pub rongcloud_requests_per_second: u32,
     pub tencent_requests_per_second: u32,
+    /// How far a RongCloud request's `Timestamp` may be from the server's clock, in seconds, either way.
+    pub rongcloud_signature_skew_secs: u32,
 }
 
 impl Default for AppLimits {
@@ -86,6 +88,7 @@ impl Default for AppLimits {
             max_following: 5000,
             rongcloud_requests_per_second: 100,
             tencent_requests_per_second: 200,
+            rongcloud_signature_skew_secs: 600,
         }
     }
 }

@@ -137,6 +137,8 @@ pub trait TokenStore: Send + Sync {
     async fn token(&self, app: &AppId, token_id: &str) -> Result<Option<TokenRecord>>;
     /// Kick every live token of the user (on one platform, or all); returns how many.
     async fn kick_tokens(&self, app: &AppId, user: &UserId, platform: Option<Platform>) -> Result<u64>;
+    /// Forget up to `max` tokens that expired before `now`; returns how many went.
+    async fn purge_expired_tokens(&self, now: Millis, max: usize) -> Result<u64>;
 }
 
 /// Everything a backend must provide.

@@ -3,6 +3,10 @@
 
 pub mod identity;
 pub mod native;
+pub mod rate_limit;
+pub mod openim;
+pub mod rongcloud;
+pub mod tencent;
 pub mod webhooks;
 pub mod ws;
 
@@ -44,10 +48,15 @@ pub fn router(herald: Arc<Herald>, config: HttpConfig) -> Router {
     let limit = config.max_body_bytes;
     let dispatcher = webhooks::WebhookDispatcher::start(webhooks::RetryPolicy::default());
     native::webhook::install(&herald, &dispatcher);
+    rongcloud::install(&herald, &dispatcher);
+    tencent::install(&herald, &dispatcher);
     let state = AppState { herald, config: Arc::new(config) };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(native::routes())
+        .merge(rongcloud::routes())
+        .merge(openim::routes())
+        .merge(tencent::routes())
         .merge(ws::routes())
         .fallback(native::error::not_found)
         .layer(DefaultBodyLimit::max(limit))

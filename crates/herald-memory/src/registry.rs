@@ -1,10 +1,10 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use dashmap::DashMap;
-use herald_core::presence::{PresenceChange, Transition, UserPresence};
+use herald_core::presence::{ConnectionSource, PresenceChange, Transition, UserPresence};
 use herald_core::registry::{PresenceRegistry, UserTransition};
-use herald_core::{AppId, Millis, Result, UserId};
+use herald_core::{AppId, Millis, NodeId, Result, UserId};
 use parking_lot::Mutex;
 
 type Key = (AppId, UserId);
@@ -15,6 +15,9 @@ type Key = (AppId, UserId);
 pub struct MemoryRegistry {
     users: DashMap<Key, UserPresence>,
     deadlines: Mutex<BTreeSet<(Millis, Key)>>,
+    /// Liveness of the nodes that declared it. One process is one node, so this only matters when records of
+    /// another incarnation are present; it keeps the registry's behaviour the same as a shared one's.
+    nodes: Mutex<HashMap<NodeId, Millis>>,
 }
 
 impl MemoryRegistry {
@@ -68,6 +71,38 @@ impl PresenceRegistry for MemoryRegistry {
         for key in due {
             let transition = self.apply_now(&key, PresenceChange::Expire, now)?;
             out.push(UserTransition { app: key.0, user: key.1, transition });
+        }
+        Ok(out)
+    }
+
+    async fn node_heartbeat(&self, node: &NodeId, until: Millis) -> Result<()> {
+        self.nodes.lock().insert(node.clone(), until);
+        Ok(())
+    }
+
+    async fn reap_dead_nodes(&self, now: Millis) -> Result<Vec<UserTransition>> {
+        // Taking the dead nodes out under the lock makes exactly one caller reap each.
+        let dead: Vec<NodeId> = {
+            let mut nodes = self.nodes.lock();
+            let dead: Vec<NodeId> = nodes.iter().filter(|(_, until)| **until <= now).map(|(n, _)| n.clone()).collect();
+            for n in &dead {
+                nodes.remove(n);
+            }
+            dead
+        };
+        let mut out = Vec::new();
+        for node in dead {
+            // A full pass is fine here: reaping is rare, and in one process the users are at hand.
+            let held: Vec<Key> = self
+                .users
+                .iter()
+                .filter(|e| e.connections.iter().any(|c| c.source == ConnectionSource::Socket && c.node == node))
+                .map(|e| e.key().clone())
+                .collect();
+            for key in held {
+                let transition = self.apply_now(&key, PresenceChange::RemoveNode(node.clone()), now)?;
+                out.push(UserTransition { app: key.0, user: key.1, transition });
+            }
         }
         Ok(out)
     }

@@ -1,4 +1,4 @@
-//! The node's periodic work: expiring leases, reaping dead nodes, purging expired subscriptions.
+//! The node's periodic work: expiring leases, reaping dead nodes, purging expired subscriptions and tokens.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,11 @@ impl Herald {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(purged = n, "purged expired subscriptions"),
                     Err(e) => tracing::warn!(error = %e, "purging expired subscriptions failed"),
+                }
+                match herald.store.purge_expired_tokens(now_millis(), PURGE_BATCH).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(purged = n, "purged expired tokens"),
+                    Err(e) => tracing::warn!(error = %e, "purging expired tokens failed"),
                 }
             }
         });

@@ -4,6 +4,7 @@
 
 mod apps;
 mod background;
+mod connections;
 mod events;
 mod follows;
 mod gateway;

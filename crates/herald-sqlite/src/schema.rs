@@ -63,6 +63,7 @@ CREATE TABLE tokens (
     PRIMARY KEY (app, token_id)
 ) WITHOUT ROWID;
 CREATE INDEX tokens_by_user ON tokens (app, user_id, platform);
+CREATE INDEX tokens_by_expiry ON tokens (expires_at);
 "#];
 
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {

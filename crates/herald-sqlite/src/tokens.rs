@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use herald_core::store::{TokenRecord, TokenStore};
-use herald_core::{AppId, Platform, Result, UserId};
+use herald_core::{AppId, Millis, Platform, Result, UserId};
 use rusqlite::{OptionalExtension, params};
 
 use crate::SqliteStore;
@@ -60,6 +60,19 @@ impl TokenStore for SqliteStore {
                      WHERE app = ?1 AND user_id = ?2 AND (?3 IS NULL OR platform = ?3) AND kicked = 0",
                 )?
                 .execute(params![app.as_str(), user.as_str(), platform.map(|p| p.id())])?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn purge_expired_tokens(&self, now: Millis, max: usize) -> Result<u64> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "DELETE FROM tokens WHERE (app, token_id) IN (
+                         SELECT app, token_id FROM tokens WHERE expires_at <= ?1 LIMIT ?2)",
+                )?
+                .execute(params![now, max as i64])?;
             Ok(n as u64)
         })
         .await

@@ -39,6 +39,24 @@ pub struct ServeArgs {
     /// Seconds of client silence after which a connection is dropped as timed out.
     #[arg(long, env = "HERALD_HEARTBEAT_TIMEOUT_SECS")]
     pub heartbeat_timeout_secs: Option<f64>,
+    /// Cluster mode: keep apps, users, subscriptions and follows in this PostgreSQL database
+    /// (postgres://user:password@host:port/db) instead of the embedded SQLite file.
+    #[arg(long, env = "HERALD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The PostgreSQL schema for Herald's tables (created if absent); default: the server's search_path.
+    #[arg(long, env = "HERALD_DATABASE_SCHEMA")]
+    pub database_schema: Option<String>,
+    /// Cluster mode: keep connection records in this Redis and carry events between nodes over its pub/sub
+    /// (redis://host:port/db) instead of this process's memory.
+    #[arg(long, env = "HERALD_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel, so several clusters can share one Redis. Default "herald".
+    #[arg(long, env = "HERALD_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
+    /// Seconds a node stays alive in the others' eyes without a heartbeat; after that a survivor takes its
+    /// connections offline. Default 30.
+    #[arg(long, env = "HERALD_NODE_TTL_SECS")]
+    pub node_ttl_secs: Option<f64>,
     /// Log filter (tracing's EnvFilter syntax), e.g. "info" or "herald=debug".
     #[arg(long, env = "HERALD_LOG")]
     pub log: Option<String>,
@@ -51,9 +69,12 @@ pub struct TokenArgs {
     /// The app the token is for.
     #[arg(long, default_value = "default")]
     pub app: String,
-    /// The user the token is for (must be registered to connect).
+    /// The user the token is for (must be registered to connect). With --tencent, defaults to the administrator.
+    #[arg(long, required_unless_present = "tencent")]
+    pub user: Option<String>,
+    /// Print a Tencent Cloud Chat UserSig (signed with the app's Tencent secret key) instead of a native token.
     #[arg(long)]
-    pub user: String,
+    pub tencent: bool,
     /// The platform the token is bound to (ios android windows macos web miniweb linux androidpad ipad harmonyos).
     #[arg(long)]
     pub platform: Option<String>,

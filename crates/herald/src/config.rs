@@ -21,6 +21,12 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub data: Option<PathBuf>,
     pub log: Option<String>,
+    /// PostgreSQL URL: cluster mode's shared store.
+    pub database_url: Option<String>,
+    pub database_schema: Option<String>,
+    /// Redis URL: cluster mode's shared presence registry and bus.
+    pub redis_url: Option<String>,
+    pub redis_prefix: Option<String>,
     pub presence: PresenceSection,
     pub http: HttpSection,
     pub storage: StorageSection,
@@ -37,6 +43,7 @@ pub struct PresenceSection {
     pub heartbeat_timeout_secs: Option<f64>,
     pub send_queue: Option<usize>,
     pub sweep_interval_ms: Option<u64>,
+    pub node_ttl_secs: Option<f64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -69,6 +76,10 @@ pub struct Config {
     pub service: herald_service::ServiceConfig,
     pub http: herald_http::HttpConfig,
     pub durability: herald_sqlite::Durability,
+    /// Where the store lives: the embedded SQLite file in `data`, or a shared PostgreSQL database.
+    pub database: Option<herald_postgres::PostgresOptions>,
+    /// Where presence and the bus live: this process, or a shared Redis.
+    pub redis: Option<herald_redis::RedisOptions>,
     pub default_app: DefaultAppSection,
     pub apps: Vec<App>,
 }
@@ -94,6 +105,26 @@ impl Config {
         if let Some(ms) = file.presence.sweep_interval_ms {
             service.sweep_interval = Duration::from_millis(ms.max(1));
         }
+        if let Some(s) = args.node_ttl_secs.or(file.presence.node_ttl_secs) {
+            service.node_ttl = secs(s, "node_ttl_secs")?;
+            if service.node_ttl < Duration::from_millis(300) {
+                bail!("node_ttl_secs must be at least 0.3");
+            }
+        }
+        let database = args.database_url.clone().or(file.database_url).map(|url| herald_postgres::PostgresOptions {
+            schema: args.database_schema.clone().or(file.database_schema.clone()),
+            ..herald_postgres::PostgresOptions::new(url)
+        });
+        if database.is_none() && (args.database_schema.is_some() || file.database_schema.is_some()) {
+            bail!("database_schema needs database_url");
+        }
+        let redis = args.redis_url.clone().or(file.redis_url).map(|url| herald_redis::RedisOptions {
+            prefix: args.redis_prefix.clone().or(file.redis_prefix.clone()).unwrap_or_else(|| "herald".to_owned()),
+            ..herald_redis::RedisOptions::new(url)
+        });
+        if redis.is_none() && (args.redis_prefix.is_some() || file.redis_prefix.is_some()) {
+            bail!("redis_prefix needs redis_url");
+        }
         let mut http = herald_http::HttpConfig::default();
         if let Some(n) = file.http.max_body_bytes {
             http.max_body_bytes = n;
@@ -113,6 +144,8 @@ impl Config {
             service,
             http,
             durability,
+            database,
+            redis,
             default_app: file.default_app,
             apps: file.apps,
         })

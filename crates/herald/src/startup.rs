@@ -3,10 +3,14 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use herald_core::bus::Bus;
+use herald_core::registry::PresenceRegistry;
 use herald_core::store::Store;
 use herald_core::{App, AppId, NodeId, Platform, UserId};
 use herald_memory::{MemoryBus, MemoryRegistry};
 use herald_service::{AppDirectory, Backends, Herald};
+use herald_postgres::PostgresStore;
+use herald_redis::{RedisBus, RedisRegistry};
 use herald_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
@@ -17,11 +21,13 @@ use crate::credentials::Credentials;
 const DATABASE_FILE: &str = "herald.db";
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let apps = resolve_apps(&config, store.as_ref()).await?;
-    let backends = Backends { store, registry: Arc::new(MemoryRegistry::new()), bus: Arc::new(MemoryBus::new()) };
+    let (registry, bus) = open_presence(&config).await?;
+    let backends = Backends { store, registry, bus };
     // A fresh incarnation per start, so a restarted node never owns its previous life's connections.
-    let node = NodeId::new(format!("node-{:08x}", rand::random::<u32>()));
+    let node = NodeId::new(format!("node-{:016x}", rand::random::<u64>()));
+    let herald_node = node.clone();
     let herald = Herald::new(backends, AppDirectory::new(apps), config.service.clone(), node);
     herald.spawn_background();
 
@@ -30,12 +36,37 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     // Scripts and tests wait for this line; keep its shape.
     println!("herald listening on {addr}");
-    tracing::info!(%addr, data = %config.data.display(), "herald is ready");
+    tracing::info!(%addr, data = %config.data.display(), node = %herald_node, cluster = config.redis.is_some(), "herald is ready");
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
 
-fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+/// The store: PostgreSQL when a database URL is configured, else the embedded SQLite file.
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    std::fs::create_dir_all(&config.data).with_context(|| format!("creating {}", config.data.display()))?;
+    if let Some(options) = &config.database {
+        let store = PostgresStore::connect(options).await.context("connecting to PostgreSQL")?;
+        return Ok(Arc::new(store));
+    }
+    open_embedded_store(config)
+}
+
+/// Presence records and the bus: Redis when configured (shared by every node), else this process's memory.
+async fn open_presence(config: &Config) -> anyhow::Result<(Arc<dyn PresenceRegistry>, Arc<dyn Bus>)> {
+    match &config.redis {
+        Some(options) => {
+            if config.database.is_none() {
+                tracing::warn!("redis_url without database_url: nodes share presence but not users or subscriptions");
+            }
+            let registry = RedisRegistry::connect(options).await.context("connecting to Redis")?;
+            let bus = RedisBus::connect(options).await.context("connecting to Redis for pub/sub")?;
+            Ok((Arc::new(registry), Arc::new(bus)))
+        }
+        None => Ok((Arc::new(MemoryRegistry::new()), Arc::new(MemoryBus::new()))),
+    }
+}
+
+fn open_embedded_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     std::fs::create_dir_all(&config.data).with_context(|| format!("creating {}", config.data.display()))?;
     let store = SqliteStore::open(&config.data.join(DATABASE_FILE), config.durability)
         .with_context(|| format!("opening the database in {}", config.data.display()))?;
@@ -67,11 +98,17 @@ async fn resolve_apps(config: &Config, store: &dyn Store) -> anyhow::Result<Vec<
 }
 
 pub async fn mint_token(config: &Config, args: &TokenArgs) -> anyhow::Result<String> {
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let apps = resolve_apps(config, store.as_ref()).await?;
     let app_id = AppId::parse(args.app.clone())?;
     let app = apps.iter().find(|a| a.app_id == app_id).with_context(|| format!("no app {app_id}"))?;
-    let user = UserId::parse(args.user.clone())?;
+    if args.tencent {
+        let tc = app.tencent.as_ref().with_context(|| format!("app {app_id} has no Tencent credentials"))?;
+        let user = args.user.clone().unwrap_or_else(|| tc.admin_identifier.clone());
+        let now = herald_service::now_millis() / 1000;
+        return Ok(herald_http::tencent::usersig::generate(tc.sdkappid, &tc.secret_key, &user, args.ttl, now, None));
+    }
+    let user = UserId::parse(args.user.clone().unwrap_or_default())?;
     let platform = args.platform.as_deref().map(Platform::from_name).transpose()?;
     let (token, _) = herald_http::native::tokens::mint(app, &user, platform, args.ttl)?;
     Ok(token)

@@ -21,11 +21,30 @@ pub struct Options {
     /// Written to herald.toml in the data folder and passed with --config.
     pub config_toml: Option<String>,
     pub env: Vec<(String, String)>,
+    /// Cluster mode: the shared PostgreSQL database (`--database-url`) and schema (`--database-schema`).
+    pub database_url: Option<String>,
+    pub database_schema: Option<String>,
+    /// Cluster mode: the shared Redis (`--redis-url`) and key prefix (`--redis-prefix`).
+    pub redis_url: Option<String>,
+    pub redis_prefix: Option<String>,
+    /// `--node-ttl-secs`: how soon the other nodes notice this one died.
+    pub node_ttl_secs: Option<f64>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { data: None, grace_secs: 0.2, heartbeat_timeout_secs: 30.0, config_toml: None, env: Vec::new() }
+        Self {
+            data: None,
+            grace_secs: 0.2,
+            heartbeat_timeout_secs: 30.0,
+            config_toml: None,
+            env: Vec::new(),
+            database_url: None,
+            database_schema: None,
+            redis_url: None,
+            redis_prefix: None,
+            node_ttl_secs: None,
+        }
     }
 }
 
@@ -73,6 +92,21 @@ impl Server {
             let path = data.join("herald.toml");
             std::fs::write(&path, toml).unwrap();
             cmd.arg("--config").arg(path);
+        }
+        // Cluster settings come only from the options, never from the environment of the test run.
+        for var in ["HERALD_DATABASE_URL", "HERALD_DATABASE_SCHEMA", "HERALD_REDIS_URL", "HERALD_REDIS_PREFIX"] {
+            cmd.env_remove(var);
+        }
+        for (flag, value) in [
+            ("--database-url", opts.database_url.clone()),
+            ("--database-schema", opts.database_schema.clone()),
+            ("--redis-url", opts.redis_url.clone()),
+            ("--redis-prefix", opts.redis_prefix.clone()),
+            ("--node-ttl-secs", opts.node_ttl_secs.map(|s| s.to_string())),
+        ] {
+            if let Some(value) = value {
+                cmd.arg(flag).arg(value);
+            }
         }
         for (k, v) in &opts.env {
             cmd.env(k, v);
@@ -142,7 +176,12 @@ impl Server {
     }
 
     pub async fn connect_with_token(&self, token: &str, platform: &str) -> Ws {
-        let url = format!("{}/v1/ws?token={token}&platform={platform}", self.ws_base);
+        self.connect_with_query(&format!("token={token}&platform={platform}")).await
+    }
+
+    /// Open the socket with a raw query string and wait for the server's `connected` frame.
+    pub async fn connect_with_query(&self, query: &str) -> Ws {
+        let url = format!("{}/v1/ws?{query}", self.ws_base);
         let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connect");
         let mut ws = Ws { stream, next_id: 1 };
         let hello = ws.recv().await;

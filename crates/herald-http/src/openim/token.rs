@@ -1,0 +1,176 @@
+//! OpenIM tokens: HS256 JWTs signed with the app's OpenIM secret, carrying upstream's claims (`UserID`,
+//! `PlatformID`, `exp`, `nbf`, `iat`) plus the standard `jti`, which upstream's claim type also reads.
+//!
+//! Like upstream, every token is also recorded server-side, so it can be kicked: a new user token on a platform
+//! kicks the older ones of that platform (upstream's default multi-login policy), and a forced logout kicks them
+//! all. The record is keyed by `jti`. Verification checks, in upstream's order: shape (1503), signature (1502),
+//! expiry (1501), not-before (1504), then the record: unknown (1507), kicked (1506), not matching (1505).
+//!
+//! No claim names the app: the app is the one whose secret verifies the signature (there is usually one).
+
+use std::sync::Arc;
+
+use herald_core::store::TokenRecord;
+use herald_core::{App, Platform, UserId};
+use herald_service::{AppDirectory, Herald};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ErrCode, OpenImError};
+use crate::{AppState, ClientIdentity};
+
+/// Upstream's default token lifetime: 90 days.
+pub const TOKEN_LIFETIME_SECS: i64 = 90 * 24 * 3600;
+/// The `PlatformID` of admin tokens: OpenIM's admin pseudo-platform.
+pub const ADMIN_PLATFORM_ID: i64 = 10;
+/// Upstream back-dates `nbf` by five minutes so that servers with slightly slow clocks accept fresh tokens.
+const NOT_BEFORE_SKEW_SECS: i64 = 5 * 60;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claims {
+    #[serde(rename = "UserID")]
+    pub user_id: String,
+    #[serde(rename = "PlatformID")]
+    pub platform_id: i64,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// The key of the server-side record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// A token that passed every check.
+pub struct VerifiedToken {
+    pub app: Arc<App>,
+    pub claims: Claims,
+    /// The token's user is one of the app's OpenIM admin user IDs.
+    pub admin: bool,
+}
+
+/// A freshly issued token.
+pub struct IssuedToken {
+    pub token: String,
+    pub claims: Claims,
+}
+
+/// Sign and record a token for `user` on `platform` (`None`: an admin token). A user token kicks the older tokens
+/// of its platform.
+pub async fn issue(
+    herald: &Herald,
+    app: &App,
+    user: &UserId,
+    platform: Option<Platform>,
+) -> Result<IssuedToken, OpenImError> {
+    let openim = app.openim.as_ref().ok_or_else(|| OpenImError::no_permission("the app has no OpenIM credentials"))?;
+    let now = herald_service::now_millis() / 1000;
+    let claims = Claims {
+        user_id: user.to_string(),
+        platform_id: platform.map_or(ADMIN_PLATFORM_ID, |p| i64::from(p.id())),
+        exp: now + TOKEN_LIFETIME_SECS,
+        nbf: Some(now - NOT_BEFORE_SKEW_SECS),
+        iat: Some(now),
+        jti: Some(hex::encode(rand::random::<[u8; 16]>())),
+    };
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(openim.secret.as_bytes()),
+    )
+    .map_err(|e| herald_core::Error::unavailable(format!("cannot sign a token: {e}")))?;
+    if platform.is_some() {
+        herald.store.kick_tokens(&app.app_id, user, platform).await?;
+    }
+    let record = TokenRecord {
+        token_id: token_id(&token, &claims),
+        user_id: user.clone(),
+        platform,
+        expires_at: claims.exp * 1000,
+        kicked: false,
+    };
+    herald.store.record_token(&app.app_id, &record).await?;
+    Ok(IssuedToken { token, claims })
+}
+
+/// Verify a token completely: signature, times and the server-side record.
+pub async fn verify(herald: &Herald, token: &str) -> Result<VerifiedToken, OpenImError> {
+    let (app, claims) = verify_signature(&herald.apps, token)?;
+    if claims.platform_id == 0 {
+        // Upstream answers a token without a platform this way.
+        return Err(OpenImError::new(ErrCode::TokenNotValidYet, "token carries no PlatformID"));
+    }
+    let admin = app.openim.as_ref().is_some_and(|o| o.is_admin(&claims.user_id));
+    let record = herald.store.token(&app.app_id, &token_id(token, &claims)).await?;
+    match record {
+        None => Err(OpenImError::new(ErrCode::TokenNotExist, "token was not issued by this server")),
+        Some(r) if r.kicked => {
+            Err(OpenImError::new(ErrCode::TokenKicked, "token was kicked by a newer login or a forced logout"))
+        }
+        Some(r) => {
+            let recorded_platform = r.platform.map_or(ADMIN_PLATFORM_ID, |p| i64::from(p.id()));
+            if r.user_id.as_str() != claims.user_id || recorded_platform != claims.platform_id {
+                return Err(OpenImError::new(ErrCode::TokenUnknown, "token does not match its record"));
+            }
+            Ok(VerifiedToken { app, claims, admin })
+        }
+    }
+}
+
+/// The gateway's verifier: `None` for tokens that are not OpenIM-shaped, so other dialects can try them.
+pub async fn verify_client(state: &AppState, token: &str) -> Option<Result<ClientIdentity, String>> {
+    jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token).ok()?;
+    let verified = match verify(&state.herald, token).await {
+        Ok(v) => v,
+        Err(e) => return Some(Err(format!("OpenIM token rejected: {}", e.err_dlt()))),
+    };
+    if verified.admin || verified.claims.platform_id == ADMIN_PLATFORM_ID {
+        return Some(Err("an OpenIM admin token cannot open a client connection".to_owned()));
+    }
+    Some((|| {
+        let user = UserId::parse(verified.claims.user_id).map_err(|e| e.to_string())?;
+        let platform = Platform::from_id(verified.claims.platform_id).map_err(|e| e.to_string())?;
+        Ok(ClientIdentity { app: verified.app, user, platform: Some(platform) })
+    })())
+}
+
+/// Check shape, signature and times; find the app whose secret signed the token.
+fn verify_signature(apps: &AppDirectory, token: &str) -> Result<(Arc<App>, Claims), OpenImError> {
+    let malformed = |why: String| OpenImError::new(ErrCode::TokenMalformed, why);
+    jsonwebtoken::decode_header(token).map_err(|e| malformed(format!("token is not a JWT: {e}")))?;
+    jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token)
+        .map_err(|e| malformed(format!("token claims are not OpenIM's: {e}")))?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    validation.validate_nbf = true;
+    validation.validate_aud = false;
+    for app in apps.all() {
+        let Some(openim) = &app.openim else { continue };
+        let key = DecodingKey::from_secret(openim.secret.as_bytes());
+        match jsonwebtoken::decode::<Claims>(token, &key, &validation) {
+            Ok(data) => return Ok((app.clone(), data.claims)),
+            Err(e) => match e.kind() {
+                ErrorKind::InvalidSignature => continue,
+                ErrorKind::ExpiredSignature => return Err(OpenImError::new(ErrCode::TokenExpired, "token is expired")),
+                ErrorKind::ImmatureSignature => {
+                    return Err(OpenImError::new(ErrCode::TokenNotValidYet, "token is not valid yet"));
+                }
+                ErrorKind::InvalidAlgorithm => {
+                    return Err(OpenImError::new(ErrCode::TokenInvalid, "token is not signed with HS256"));
+                }
+                _ => return Err(malformed(format!("token is malformed: {e}"))),
+            },
+        }
+    }
+    Err(OpenImError::new(ErrCode::TokenInvalid, "token signature is invalid"))
+}
+
+/// The key of a token's record: its `jti`, or its signature for tokens without one.
+fn token_id(token: &str, claims: &Claims) -> String {
+    match &claims.jti {
+        Some(jti) => jti.clone(),
+        None => token.rsplit('.').next().unwrap_or_default().to_owned(),
+    }
+}

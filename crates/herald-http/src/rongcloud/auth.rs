@@ -1,0 +1,113 @@
+//! Request authentication: RongCloud's `App-Key`/`Nonce`/`Timestamp`/`Signature` headers (each also accepted with
+//! an `RC-` prefix), where `Signature = hex(SHA1(AppSecret + Nonce + Timestamp))`, then the app's rate limit.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use herald_core::App;
+use sha1::{Digest, Sha1};
+use subtle::ConstantTimeEq;
+
+use super::error::RcError;
+use crate::rate_limit::AppRateLimits;
+use crate::AppState;
+
+/// Timestamps above this are milliseconds (RongCloud's docs), below it seconds (its SDKs). 10^11 seconds is
+/// the year 5138, 10^11 milliseconds is 1973, so the two never meet.
+const MILLIS_THRESHOLD: i64 = 100_000_000_000;
+
+/// An app whose request is signed with its RongCloud secret and within its rate limit.
+pub struct SignedApp(pub Arc<App>);
+
+impl FromRequestParts<AppState> for SignedApp {
+    type Rejection = RcError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, RcError> {
+        let headers = &parts.headers;
+        let key = header(headers, "App-Key").ok_or_else(RcError::unknown_app_key)?;
+        let app = state.herald.apps.by_rongcloud_key(key).cloned().ok_or_else(RcError::unknown_app_key)?;
+        let secret = app.rongcloud.as_ref().map(|rc| rc.app_secret.as_str()).ok_or_else(RcError::unknown_app_key)?;
+        let nonce = header(headers, "Nonce").ok_or_else(|| RcError::bad_signature("the Nonce header is missing"))?;
+        let timestamp =
+            header(headers, "Timestamp").ok_or_else(|| RcError::bad_signature("the Timestamp header is missing"))?;
+        let signature =
+            header(headers, "Signature").ok_or_else(|| RcError::bad_signature("the Signature header is missing"))?;
+        check_timestamp(timestamp, herald_service::now_millis(), app.limits.rongcloud_signature_skew_secs)?;
+        if !signature_matches(secret, nonce, timestamp, signature) {
+            return Err(RcError::bad_signature("signature mismatch"));
+        }
+        let limits = parts.extensions.get::<Arc<AppRateLimits>>().cloned();
+        let per_second = app.limits.rongcloud_requests_per_second;
+        if limits.is_some_and(|l| !l.allow(&app.app_id, per_second)) {
+            return Err(RcError::rate_limited(per_second));
+        }
+        Ok(SignedApp(app))
+    }
+}
+
+/// A header by its name or its `RC-`-prefixed name.
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .or_else(|| headers.get(format!("RC-{name}")))
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// `hex(SHA1(secret + nonce + timestamp))`, the signature of requests and of webhook calls alike.
+pub fn sign(secret: &str, nonce: &str, timestamp: &str) -> String {
+    let mut sha = Sha1::new();
+    sha.update(secret.as_bytes());
+    sha.update(nonce.as_bytes());
+    sha.update(timestamp.as_bytes());
+    hex::encode(sha.finalize())
+}
+
+/// Compare in constant time; the hex case of the caller's signature does not matter.
+fn signature_matches(secret: &str, nonce: &str, timestamp: &str, given: &str) -> bool {
+    let expected = sign(secret, nonce, timestamp);
+    let given = given.to_ascii_lowercase();
+    expected.as_bytes().ct_eq(given.as_bytes()).into()
+}
+
+/// Accept seconds or milliseconds within `skew_secs` of `now_ms`.
+fn check_timestamp(raw: &str, now_ms: i64, skew_secs: u32) -> Result<(), RcError> {
+    let value: i64 = raw.parse().map_err(|_| RcError::bad_signature("Timestamp must be an integer"))?;
+    let at_ms = if value > MILLIS_THRESHOLD { value } else { value.saturating_mul(1000) };
+    if now_ms.abs_diff(at_ms) > u64::from(skew_secs) * 1000 {
+        return Err(RcError::bad_signature(format!("Timestamp is more than {skew_secs} seconds away from the server's clock")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_sha1_hex_of_the_concatenation() {
+        // SHA1("secret" + "14314" + "1408710653491").
+        let s = sign("secret", "14314", "1408710653491");
+        assert_eq!(s.len(), 40);
+        let mut sha = Sha1::new();
+        sha.update(b"secret143141408710653491");
+        assert_eq!(s, hex::encode(sha.finalize()));
+        assert!(signature_matches("secret", "14314", "1408710653491", &s.to_uppercase()));
+        assert!(!signature_matches("secret", "14315", "1408710653491", &s));
+    }
+
+    #[test]
+    fn timestamps_in_seconds_or_millis_within_the_window() {
+        let now = 1_700_000_000_000;
+        assert!(check_timestamp("1700000000", now, 600).is_ok());
+        assert!(check_timestamp("1700000000000", now, 600).is_ok());
+        assert!(check_timestamp("1700000599", now, 600).is_ok());
+        assert!(check_timestamp("1700000601", now, 600).is_err());
+        assert!(check_timestamp("1699999399000", now, 600).is_err());
+        assert!(check_timestamp("soon", now, 600).is_err());
+        assert!(check_timestamp("-99999999999999999", now, 600).is_err());
+    }
+}
