@@ -1,6 +1,6 @@
 //! In-process hot paths: the presence state machine, and a presence change fanned out to N local connections
 //! through the public service API (SQLite store in a temporary folder, in-memory registry and bus: the embedded
-//! single-node setup).
+//! single-node setup), and the Tencent UserSig check.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -117,9 +117,20 @@ fn fanout(c: &mut Criterion) {
     group.finish();
 }
 
+/// Verifying a Tencent UserSig: base64, zlib, JSON and an HMAC-SHA256, on every Tencent REST call and gateway login.
+fn usersig_verify(c: &mut Criterion) {
+    use herald_http::tencent::usersig;
+    let (sdkappid, key, admin) = (1_400_000_001, "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e", "administrator");
+    let now = 1_700_000_000;
+    let sig = usersig::generate(sdkappid, key, admin, 86_400, now, None);
+    c.bench_function("Tencent UserSig verify", |b| {
+        b.iter(|| black_box(usersig::verify(black_box(&sig), sdkappid, key, admin, now + 60).is_ok()))
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = presence_apply, fanout
+    targets = presence_apply, fanout, usersig_verify
 }
 criterion_main!(benches);
