@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand};
 /// so Herald's numbers read as a ratio to a well-known fast system.
 ///
 /// Start the server to measure with, for example:
-///   herald serve --data /tmp/hb --listen 127.0.0.1:7400 --config bench.toml
-/// where bench.toml sets `[presence] grace_secs = 0` (so every connect and disconnect is a change) and raises
+///   herald serve --data /tmp/hb --listen 127.0.0.1:7400 --config crates/herald-bench/bench.toml
+/// which sets `[presence] grace_secs = 0` (so every connect and disconnect is a change) and raises
 /// `[default_app.limits]` (see docs/bench.md).
 ///
 /// Scenarios:
@@ -19,8 +19,8 @@ use clap::{Args, Parser, Subcommand};
 ///                delivery latency, and an exact lost/duplicated count per subscriber.
 ///   connections  C idle WebSocket connections from several worker processes and source addresses: the server's
 ///                resident memory per connection and the connect rate.
-///   api          concurrent HTTP clients on the hot calls (batch status query, subscribe, follow pages): req/s and
-///                latency.
+///   api          concurrent HTTP clients on the hot calls (batch status query, subscribe, follow pages, and with
+///                --credentials each vendor dialect's hot calls): req/s and latency.
 ///   graph        loads a power-law follow graph (>= 1,000,000 edges) and measures fans/following/mutual pages and
 ///                relationship checks.
 #[derive(Parser, Debug)]
