@@ -179,3 +179,20 @@ async fn upgrade_rejects_bad_tokens_and_platforms() {
         assert!(body["error"]["code"].is_string(), "{body}");
     }
 }
+
+#[tokio::test]
+async fn frames_larger_than_the_read_buffer_are_read_whole() {
+    let s = Server::start().await;
+    // 200 IDs of 40 bytes: a subscribe frame of ~9 KiB, many times the connection's read buffer.
+    let ids: Vec<String> = (0..200).map(|i| format!("user-with-a-rather-long-identifier-{i:05}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    s.register(&refs).await;
+    s.register(&["alice"]).await;
+    let mut alice = s.connect("alice", "web").await;
+    let reply = alice.subscribe(&refs).await;
+    assert_eq!(reply["type"], "subscribed", "{reply}");
+    assert_eq!(reply["presences"].as_array().map(Vec::len), Some(200));
+    // The socket still reads small frames after the large one.
+    let (pong, _) = alice.request(json!({"type": "ping"})).await;
+    assert_eq!(pong["type"], "pong");
+}

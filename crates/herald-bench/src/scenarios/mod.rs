@@ -1,0 +1,8 @@
+//! The scenarios, one module each, and the Redis reference measurements they share.
+
+pub mod api;
+pub mod connections;
+pub mod fanout;
+pub mod graph;
+mod load;
+mod redis_ref;
