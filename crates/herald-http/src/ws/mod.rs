@@ -33,6 +33,8 @@ const MAX_BATCH: usize = 64;
 /// `memset` 40% of the server's CPU during fan-out. Client frames are small JSON, and a larger frame still grows the
 /// buffer to its length.
 const READ_BUFFER_BYTES: usize = 512;
+/// Largest client frame accepted: a frame names at most 200 user IDs of 64 bytes, far below this.
+const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/ws", get(upgrade))
@@ -65,7 +67,7 @@ async fn upgrade(State(s): State<AppState>, ws: WebSocketUpgrade, query: axum::h
         return ApiError::from(e).into_response();
     }
     // Go online only once the socket exists: an upgrade that never completes must leave no connection behind.
-    ws.read_buffer_size(READ_BUFFER_BYTES).on_upgrade(move |mut socket| async move {
+    ws.read_buffer_size(READ_BUFFER_BYTES).max_message_size(MAX_CLIENT_FRAME_BYTES).on_upgrade(move |mut socket| async move {
         match s.herald.connect(identity.app, identity.user, platform, params.background).await {
             Ok(conn) => {
                 // Tell the client it is online now: the handshake completed before the connection was recorded.
