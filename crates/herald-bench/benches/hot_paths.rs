@@ -8,16 +8,18 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use herald_core::presence::{ChangeCause, ConnectionRecord, PresenceChange, UserPresence};
-use herald_core::store::NewUser;
+use herald_core::store::{NewUser, RegisterMode};
 use herald_core::subscription::SubscriptionKind;
 use herald_core::{App, ConnectionId, NodeId, Platform, UserId};
 use herald_memory::{MemoryBus, MemoryRegistry};
-use herald_service::{AppDirectory, Backends, ClientConnection, Herald, PresenceReport, ServiceConfig};
+use herald_service::{AppDirectory, Backends, ClientConnection, Herald, PresenceReport, ServiceConfig, UnknownTargets};
 use herald_sqlite::{Durability, SqliteStore};
 
 fn presence_apply(c: &mut Criterion) {
     let node = NodeId::new("bench");
-    let record = |seq: u64, platform: Platform| ConnectionRecord::socket(ConnectionId::new(&node, seq), node.clone(), platform, false, 1);
+    let record = |seq: u64, platform: Platform| {
+        ConnectionRecord::socket(ConnectionId::new(&node, seq), node.clone(), platform, false, 1)
+    };
     let mut group = c.benchmark_group("UserPresence::apply");
     // A user already online on iOS connects and disconnects on the web: two real changes (platforms change).
     group.bench_function("connect + disconnect, second platform", |b| {
@@ -28,7 +30,8 @@ fn presence_apply(c: &mut Criterion) {
             seq += 1;
             let up = p.apply(PresenceChange::Connect(record(seq, Platform::Web)), 2).unwrap();
             let id = ConnectionId::new(&node, seq);
-            let down = p.apply(PresenceChange::Disconnect { id, cause: ChangeCause::Disconnected, grace: 0 }, 3).unwrap();
+            let down =
+                p.apply(PresenceChange::Disconnect { id, cause: ChangeCause::Disconnected, grace: 0 }, 3).unwrap();
             black_box((up, down))
         })
     });
@@ -40,7 +43,8 @@ fn presence_apply(c: &mut Criterion) {
             seq += 1;
             let up = p.apply(PresenceChange::Connect(record(seq, Platform::Web)), 2).unwrap();
             let id = ConnectionId::new(&node, seq);
-            let down = p.apply(PresenceChange::Disconnect { id, cause: ChangeCause::Disconnected, grace: 0 }, 3).unwrap();
+            let down =
+                p.apply(PresenceChange::Disconnect { id, cause: ChangeCause::Disconnected, grace: 0 }, 3).unwrap();
             black_box((up, down))
         })
     });
@@ -66,22 +70,32 @@ fn rig(subscribers: usize) -> FanoutRig {
         "limits": { "max_subscribers_per_target": 1_000_000 },
     }))
     .unwrap();
-    let backends = Backends { store: Arc::new(store), registry: Arc::new(MemoryRegistry::new()), bus: Arc::new(MemoryBus::new()) };
+    let backends =
+        Backends { store: Arc::new(store), registry: Arc::new(MemoryRegistry::new()), bus: Arc::new(MemoryBus::new()) };
     let config = ServiceConfig { grace: Duration::ZERO, send_queue: 16, ..ServiceConfig::default() };
-    let herald = Herald::new(backends, AppDirectory::new([app.clone()]), config, NodeId::new("bench"));
+    let herald = Herald::new(backends, AppDirectory::new([app.clone()]).unwrap(), config, NodeId::new("bench"));
     let app = herald.apps.all().next().unwrap().clone();
     let target = UserId::parse("target").unwrap();
     let conns = rt.block_on(async {
-        herald.store.insert_app_if_absent(&app).await.unwrap();
         let subs: Vec<UserId> = (0..subscribers).map(|i| UserId::parse(format!("s{i}")).unwrap()).collect();
         let mut users: Vec<NewUser> = subs.iter().cloned().map(NewUser::id_only).collect();
         users.push(NewUser::id_only(target.clone()));
         for chunk in users.chunks(1000) {
-            herald.register_users(&app.app_id, chunk).await.unwrap();
+            herald.register_users(&app.app_id, chunk, RegisterMode::KeepExisting).await.unwrap();
         }
         let mut conns = Vec::with_capacity(subscribers);
         for s in &subs {
-            herald.subscribe(&app, s, std::slice::from_ref(&target), SubscriptionKind::OnlineStatus, None).await.unwrap();
+            herald
+                .subscribe(
+                    &app,
+                    s,
+                    std::slice::from_ref(&target),
+                    SubscriptionKind::OnlineStatus,
+                    None,
+                    UnknownTargets::Reject,
+                )
+                .await
+                .unwrap();
             conns.push(herald.connect(app.clone(), s.clone(), Platform::Web, false).await.unwrap());
         }
         conns
@@ -100,9 +114,16 @@ fn fanout(c: &mut Criterion) {
             b.iter(|| {
                 let FanoutRig { rt, herald, app, target, conns, .. } = &mut rig;
                 rt.block_on(async {
-                    let online = PresenceReport::Online { platform: Platform::Web, ttl: Duration::from_secs(60), background: false };
+                    let online = PresenceReport::Online {
+                        platform: Platform::Web,
+                        ttl: Duration::from_secs(60),
+                        background: false,
+                    };
                     herald.report_presence(&app.app_id, target, online).await.unwrap();
-                    herald.report_presence(&app.app_id, target, PresenceReport::Offline { platform: None }).await.unwrap();
+                    herald
+                        .report_presence(&app.app_id, target, PresenceReport::Offline { platform: None })
+                        .await
+                        .unwrap();
                 });
                 let mut delivered = 0;
                 for conn in conns.iter_mut() {
@@ -120,7 +141,8 @@ fn fanout(c: &mut Criterion) {
 /// Verifying a Tencent UserSig: base64, zlib, JSON and an HMAC-SHA256, on every Tencent REST call and gateway login.
 fn usersig_verify(c: &mut Criterion) {
     use herald_http::tencent::usersig;
-    let (sdkappid, key, admin) = (1_400_000_001, "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e", "administrator");
+    let (sdkappid, key, admin) =
+        (1_400_000_001, "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e", "administrator");
     let now = 1_700_000_000;
     let sig = usersig::generate(sdkappid, key, admin, 86_400, now, None);
     c.bench_function("Tencent UserSig verify", |b| {

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 /// Start the server to measure with, for example:
 ///   herald serve --data /tmp/hb --listen 127.0.0.1:7400 --config crates/herald-bench/bench.toml
 /// which sets `[presence] grace_secs = 0` (so every connect and disconnect is a change) and raises
-/// `[default_app.limits]` (see docs/bench.md).
+/// `[default_app.limits]` (see the comments in that file, and the Benchmarks section of the README).
 ///
 /// Scenarios:
 ///   fanout       N subscribers on WebSocket watch M targets that connect and disconnect in a loop: deliveries/s,
@@ -142,7 +142,9 @@ pub struct ApiArgs {
     /// Concurrent HTTP clients.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Seconds each call is measured for.
+    /// Seconds each call is measured for. The calls are measured one after another, then Redis's reference for
+    /// as long again, after a setup that registers --users users: with --credentials (9 calls) a run takes about
+    /// 10 x --secs plus the setup (3 s: about 40 s).
     #[arg(long, default_value_t = 5.0)]
     pub secs: f64,
     /// Registered users the calls pick from.
@@ -181,7 +183,7 @@ pub struct GraphArgs {
     /// Concurrent clients while querying.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    /// Seconds each query is measured for.
+    /// Seconds each query is measured for, one query after another (and each Redis reference for as long).
     #[arg(long, default_value_t = 5.0)]
     pub secs: f64,
 }

@@ -31,9 +31,8 @@ pub fn rongcloud_headers(app_key: &str, app_secret: &str, nonce: u64) -> [(&'sta
 /// lines, in a JSON document that is zlib-compressed and base64-encoded with `+/=` made `*-_`.
 pub fn tencent_usersig(sdkappid: u64, secret_key: &str, identifier: &str, expire_secs: i64) -> String {
     let now = crate::stats::unix_micros() / 1_000_000;
-    let content = format!(
-        "TLS.identifier:{identifier}\nTLS.sdkappid:{sdkappid}\nTLS.time:{now}\nTLS.expire:{expire_secs}\n"
-    );
+    let content =
+        format!("TLS.identifier:{identifier}\nTLS.sdkappid:{sdkappid}\nTLS.time:{now}\nTLS.expire:{expire_secs}\n");
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret_key.as_bytes()).expect("HMAC takes any key length");
     mac.update(content.as_bytes());
     let sig = STANDARD.encode(mac.finalize().into_bytes());
@@ -70,7 +69,11 @@ impl DialectCredentials {
             (Some(k), Some(s)) => Some((k.to_owned(), s.to_owned())),
             _ => None,
         };
-        let tencent = match (c["tencent"]["sdkappid"].as_u64(), c["tencent"]["secret_key"].as_str(), c["tencent"]["admin_identifier"].as_str()) {
+        let tencent = match (
+            c["tencent"]["sdkappid"].as_u64(),
+            c["tencent"]["secret_key"].as_str(),
+            c["tencent"]["admin_identifier"].as_str(),
+        ) {
             (Some(id), Some(key), Some(admin)) => Some((id, admin.to_owned(), tencent_usersig(id, key, admin, 86_400))),
             _ => None,
         };

@@ -2,8 +2,8 @@
 //! Redis doing the equivalent raw work in the same run as a reference point.
 
 mod api;
-mod dialects;
 mod cli;
+mod dialects;
 mod report;
 mod scenarios;
 mod server;

@@ -27,12 +27,18 @@ fn start_server() -> Server {
         let store = SqliteStore::open(&dir.path().join("herald.db"), Durability::Normal).unwrap();
         let app: App = serde_json::from_value(serde_json::json!({ "app_id": "default", "api_key": API_KEY })).unwrap();
         herald_core::store::AppStore::insert_app_if_absent(&store, &app).await.unwrap();
-        let backends = Backends { store: Arc::new(store), registry: Arc::new(MemoryRegistry::new()), bus: Arc::new(MemoryBus::new()) };
+        let backends = Backends {
+            store: Arc::new(store),
+            registry: Arc::new(MemoryRegistry::new()),
+            bus: Arc::new(MemoryBus::new()),
+        };
         // No grace: every connect and disconnect of a target is a change the subscribers must see.
         let config = ServiceConfig { grace: Duration::ZERO, ..ServiceConfig::default() };
-        let herald = Herald::new(backends, AppDirectory::new([app]), config, herald_core::NodeId::new("smoke"));
-        herald.spawn_background();
-        let router = herald_http::router(herald, herald_http::HttpConfig::default());
+        let herald =
+            Herald::new(backends, AppDirectory::new([app]).unwrap(), config, herald_core::NodeId::new("smoke"));
+        herald.start_background();
+        let webhooks = herald_http::WebhookDispatcher::start(herald_http::RetryPolicy::default());
+        let router = herald_http::build(herald, herald_http::HttpConfig::default(), &webhooks).unwrap().router;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await });
@@ -63,7 +69,8 @@ fn fact(report: &Value, name: &str) -> Value {
 #[test]
 fn fanout_delivers_every_change_to_every_subscriber_exactly_once() {
     let server = start_server();
-    let report = bench(&server, &["fanout", "--subscribers", "6", "--targets", "3", "--per-subscriber", "2", "--cycles", "3"]);
+    let report =
+        bench(&server, &["fanout", "--subscribers", "6", "--targets", "3", "--per-subscriber", "2", "--cycles", "3"]);
     // 6 subscribers x 2 watched targets x 3 cycles x (online + offline).
     assert_eq!(fact(&report, "deliveries expected"), 72);
     assert_eq!(fact(&report, "deliveries received"), 72);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use herald_core::bus::{Bus, BusMessage, ControlEvent, Topic};
 use herald_core::presence::{ChangeCause, ConnectionRecord, PresenceChange};
-use herald_core::registry::PresenceRegistry;
+use herald_core::registry::{NodeLiveness, PresenceRegistry};
 use herald_core::{AppId, ConnectionId, NodeId, Platform, UserId};
 use tokio::sync::mpsc;
 
@@ -56,10 +56,7 @@ pub async fn apply_and_get(b: Backend) {
     assert!(alice.view().online);
     let other_app = b.registry.get(&AppId::parse("t2").unwrap(), &[uid("alice")]).await.unwrap();
     assert!(other_app[0].is_none(), "apps are isolated");
-    let t = r
-        .apply(&a, &uid("alice"), PresenceChange::Kick { platform: None }, T0 + 2)
-        .await
-        .unwrap();
+    let t = r.apply(&a, &uid("alice"), PresenceChange::Kick { platform: None }, T0 + 2).await.unwrap();
     assert!(!t.after.online);
     assert_eq!(t.removed.len(), 2);
     assert!(r.get(&a, &[uid("alice")]).await.unwrap()[0].is_none(), "an empty state is forgotten");
@@ -99,11 +96,16 @@ pub async fn expire_due_handles_lingering_closes_once(b: Backend) {
     let r = &b.registry;
     r.apply(&a, &uid("u1"), connect(&n, 1, Platform::Web, T0), T0).await.unwrap();
     r.apply(&a, &uid("u2"), connect(&n, 2, Platform::Web, T0), T0).await.unwrap();
-    let close = |seq| PresenceChange::Disconnect { id: ConnectionId::new(&n, seq), cause: ChangeCause::Disconnected, grace: 1000 };
+    let close = |seq| PresenceChange::Disconnect {
+        id: ConnectionId::new(&n, seq),
+        cause: ChangeCause::Disconnected,
+        grace: 1000,
+    };
     assert!(!r.apply(&a, &uid("u1"), close(1), T0 + 100).await.unwrap().changed(), "a close lingers");
     r.apply(&a, &uid("u2"), close(2), T0 + 500).await.unwrap();
 
-    let early: Vec<_> = r.expire_due(T0 + 1099, 100).await.unwrap().into_iter().filter(|t| t.transition.changed()).collect();
+    let early: Vec<_> =
+        r.expire_due(T0 + 1099, 100).await.unwrap().into_iter().filter(|t| t.transition.changed()).collect();
     assert!(early.is_empty(), "nothing is due yet");
     let due = r.expire_due(T0 + 1100, 100).await.unwrap();
     let changed: Vec<_> = due.iter().filter(|t| t.transition.changed()).collect();
@@ -121,11 +123,57 @@ pub async fn expire_due_handles_lingering_closes_once(b: Backend) {
     assert!(r.get(&a, &[uid("u1"), uid("u2")]).await.unwrap().iter().all(Option::is_none));
 }
 
+/// Leases that start and end while sweeps run must leave the deadline index exact: a stale entry would be
+/// revisited by every later sweep and eat its budget.
+pub async fn leases_racing_sweeps_leave_nothing_due(b: Backend) {
+    let (a, n) = (app(), NodeId::new("n1"));
+    let users: Vec<UserId> = (0..3).map(|i| uid(&format!("racer{i}"))).collect();
+    let far = T0 + 1_000_000;
+    let leases = {
+        let (r, a, users, n) = (b.registry.clone(), a.clone(), users.clone(), n.clone());
+        tokio::spawn(async move {
+            for round in 0..60 {
+                for user in &users {
+                    let report = PresenceChange::Report {
+                        platform: Platform::Android,
+                        ttl: 1000,
+                        background: false,
+                        node: n.clone(),
+                    };
+                    r.apply(&a, user, report, T0 + round).await.unwrap();
+                }
+            }
+        })
+    };
+    let ends = {
+        let (r, a, users) = (b.peer_registry.clone(), a.clone(), users.clone());
+        tokio::spawn(async move {
+            for round in 0..60 {
+                for user in &users {
+                    if round % 2 == 0 {
+                        r.apply(&a, user, PresenceChange::ReportOffline { platform: None }, far).await.unwrap();
+                    }
+                }
+                r.expire_due(far, 100).await.unwrap();
+            }
+        })
+    };
+    leases.await.unwrap();
+    ends.await.unwrap();
+    // One sweep settles what is left; after it nothing at all may be due, not even a no-op visit.
+    b.registry.expire_due(far, 1000).await.unwrap();
+    let again = b.registry.expire_due(far, 1000).await.unwrap();
+    let users: Vec<&UserId> = again.iter().map(|t| &t.user).collect();
+    assert!(again.is_empty(), "a sweep after everything expired still visits {users:?}");
+    assert!(b.registry.get(&a, &[uid("racer0")]).await.unwrap()[0].is_none());
+}
+
 pub async fn reconnect_within_grace_keeps_nothing_due(b: Backend) {
     let (a, n) = (app(), NodeId::new("n1"));
     let r = &b.registry;
     r.apply(&a, &uid("u"), connect(&n, 1, Platform::Ios, T0), T0).await.unwrap();
-    let close = PresenceChange::Disconnect { id: ConnectionId::new(&n, 1), cause: ChangeCause::Disconnected, grace: 1000 };
+    let close =
+        PresenceChange::Disconnect { id: ConnectionId::new(&n, 1), cause: ChangeCause::Disconnected, grace: 1000 };
     r.apply(&a, &uid("u"), close, T0 + 10).await.unwrap();
     assert!(!r.apply(&a, &uid("u"), connect(&n, 2, Platform::Ios, T0 + 20), T0 + 20).await.unwrap().changed());
     let due = r.expire_due(T0 + 5000, 100).await.unwrap();
@@ -170,6 +218,22 @@ pub async fn dead_node_is_reaped_once(b: Backend) {
     assert!(got[1].as_ref().unwrap().view().online, "users of live nodes are untouched");
 }
 
+pub async fn a_reaped_node_learns_it_and_is_reaped_again_when_it_dies_again(b: Backend) {
+    let a = app();
+    let node = NodeId::new("paused");
+    assert_eq!(b.registry.node_heartbeat(&node, T0 + 1000).await.unwrap(), NodeLiveness::Alive);
+    b.registry.apply(&a, &uid("u1"), connect(&node, 1, Platform::Web, T0), T0).await.unwrap();
+    assert_eq!(b.peer_registry.reap_dead_nodes(T0 + 2000).await.unwrap().len(), 1);
+    // The node resumes: its first heartbeat learns it was taken over, the next ones do not.
+    assert_eq!(b.registry.node_heartbeat(&node, T0 + 3000).await.unwrap(), NodeLiveness::TakenOver);
+    assert_eq!(b.registry.node_heartbeat(&node, T0 + 4000).await.unwrap(), NodeLiveness::Alive);
+    // Its clients reconnect; then it dies for good. It is reaped as soon as it is due, not after a lock runs out.
+    b.registry.apply(&a, &uid("u1"), connect(&node, 2, Platform::Web, T0 + 3500), T0 + 3500).await.unwrap();
+    let reaped = b.peer_registry.reap_dead_nodes(T0 + 5000).await.unwrap();
+    assert_eq!(reaped.iter().filter(|t| !t.transition.after.online).count(), 1, "reaped again");
+    assert!(b.registry.get(&a, &[uid("u1")]).await.unwrap()[0].is_none());
+}
+
 /// Install a handler that forwards every message into a channel.
 fn collect(bus: &Arc<dyn Bus>) -> mpsc::UnboundedReceiver<BusMessage> {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -193,7 +257,11 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<BusMessage>) -> BusMessage {
 
 /// Publish `probe` on a listened topic and return what arrives up to and including it: what was published before
 /// it on other topics arrives first if it arrives at all.
-async fn until_probe(bus: &Arc<dyn Bus>, rx: &mut mpsc::UnboundedReceiver<BusMessage>, probe: BusMessage) -> Vec<BusMessage> {
+async fn until_probe(
+    bus: &Arc<dyn Bus>,
+    rx: &mut mpsc::UnboundedReceiver<BusMessage>,
+    probe: BusMessage,
+) -> Vec<BusMessage> {
     bus.publish(probe.clone()).await.unwrap();
     let mut got = Vec::new();
     loop {
@@ -232,6 +300,68 @@ pub async fn bus_listening_is_counted(b: Backend) {
     b.bus.publish(kick("a", "gone")).await.unwrap();
     let got = until_probe(&b.bus, &mut rx, kick("probe", "p2")).await;
     assert_eq!(got, vec![kick("probe", "p2")], "the last unlisten stops delivery");
+}
+
+pub async fn bus_listen_many_is_counted_per_topic(b: Backend) {
+    let mut rx = collect(&b.bus);
+    let (one, two, probe) =
+        (Topic::Control(app(), uid("a")), Topic::Control(app(), uid("b")), Topic::Control(app(), uid("probe")));
+    b.bus.listen_many(vec![one.clone(), two.clone(), probe]).await.unwrap();
+    b.bus.listen(one.clone()).await.unwrap();
+    b.bus.unlisten_many(vec![one.clone(), two]).await.unwrap();
+    b.bus.publish(kick("b", "unheard")).await.unwrap();
+    b.bus.publish(kick("a", "still")).await.unwrap();
+    let got = until_probe(&b.bus, &mut rx, kick("probe", "p4")).await;
+    assert_eq!(got, vec![kick("a", "still"), kick("probe", "p4")], "each topic keeps its own count");
+    b.bus.unlisten_many(vec![one]).await.unwrap();
+    b.bus.publish(kick("a", "gone")).await.unwrap();
+    let got = until_probe(&b.bus, &mut rx, kick("probe", "p5")).await;
+    assert_eq!(got, vec![kick("probe", "p5")]);
+}
+
+/// Many callers listen and unlisten at once, some on the same topics: once they are done, exactly the topics
+/// with listeners left are delivered.
+pub async fn bus_concurrent_listening_settles_to_the_counts(b: Backend) {
+    let mut rx = collect(&b.bus);
+    let probe = Topic::Control(app(), uid("probe"));
+    b.bus.listen(probe).await.unwrap();
+    // Every even topic ends with one listener, every odd one with none; all go up and down meanwhile.
+    let topics: Vec<String> = (0..24).map(|i| format!("t{i}")).collect();
+    let mut tasks = Vec::new();
+    for (i, user) in topics.iter().enumerate() {
+        for worker in 0..2 {
+            let (bus, topic) = (b.bus.clone(), Topic::Control(app(), uid(user)));
+            let keep = i % 2 == 0 && worker == 0;
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..5 {
+                    bus.listen(topic.clone()).await.unwrap();
+                    tokio::task::yield_now().await;
+                    bus.unlisten(topic.clone()).await.unwrap();
+                }
+                if keep {
+                    bus.listen_many(vec![topic]).await.unwrap();
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for user in &topics {
+        b.bus.publish(kick(user, "after")).await.unwrap();
+    }
+    let got = until_probe(&b.bus, &mut rx, kick("probe", "p6")).await;
+    let mut heard: Vec<String> = got
+        .iter()
+        .filter_map(|m| match m {
+            BusMessage::Control { user, .. } if user.as_str() != "probe" => Some(user.as_str().to_owned()),
+            _ => None,
+        })
+        .collect();
+    heard.sort();
+    let mut expected: Vec<String> = topics.iter().step_by(2).cloned().collect();
+    expected.sort();
+    assert_eq!(heard, expected);
 }
 
 pub async fn bus_reaches_other_nodes(b: Backend) {

@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use herald_core::follow::{FollowDone, FollowList, Relation};
-use herald_core::paging::{PageRequest};
-use herald_core::store::{NewUser, Store, TokenRecord};
+use herald_core::paging::PageRequest;
+use herald_core::store::{NewUser, RegisterMode, Store, TokenRecord};
 use herald_core::subscription::{SubscribeRequest, SubscriptionKind, SubscriptionLimits};
-use herald_core::{App, AppId, AppLimits, Error, Platform, UserId};
+use herald_core::{App, AppId, Error, Platform, UserId};
 
 pub type DynStore = Arc<dyn Store>;
 
 const T0: i64 = 1_700_000_000_000;
+const KEEP: RegisterMode = RegisterMode::KeepExisting;
 const KIND: SubscriptionKind = SubscriptionKind::OnlineStatus;
 const ROOMY: SubscriptionLimits = SubscriptionLimits { per_subscriber: 1000, per_target: 5000 };
 
@@ -28,7 +29,7 @@ fn uids(list: &[&str]) -> Vec<UserId> {
 
 async fn register(s: &DynStore, app: &AppId, ids: &[&str]) {
     let users: Vec<NewUser> = ids.iter().map(|i| NewUser::id_only(uid(i))).collect();
-    s.register_users(app, &users, T0).await.unwrap();
+    s.register_users(app, &users, T0, RegisterMode::KeepExisting).await.unwrap();
 }
 
 fn sub(subscriber: &str, targets: &[&str], expiry_secs: Option<i64>, now: i64) -> SubscribeRequest {
@@ -45,14 +46,25 @@ pub async fn users_register_get_and_reregister(s: DynStore) {
         NewUser { user_id: uid("alice"), nickname: Some("Alice".into()), face_url: Some("http://x/a.png".into()) },
         NewUser::id_only(uid("bob")),
     ];
-    assert_eq!(s.register_users(&a, &users, T0).await.unwrap(), vec![true, true]);
-    assert_eq!(s.register_users(&a, &users[..1], T0 + 1).await.unwrap(), vec![false], "re-register is no error");
+    assert_eq!(s.register_users(&a, &users, T0, KEEP).await.unwrap(), vec![true, true]);
+    assert_eq!(s.register_users(&a, &users[..1], T0 + 1, KEEP).await.unwrap(), vec![false], "re-register is no error");
     let mut got = s.get_users(&a, &uids(&["alice", "bob", "carol"])).await.unwrap();
     got.sort_by(|x, y| x.user_id.cmp(&y.user_id));
     assert_eq!(got.len(), 2, "unknown IDs are left out");
     assert_eq!(got[0].nickname.as_deref(), Some("Alice"));
     assert_eq!(got[0].created_at, T0, "re-registering keeps the original record");
     assert_eq!(got[1].face_url, None);
+}
+
+pub async fn users_register_all_new_is_all_or_nothing(s: DynStore) {
+    let a = app();
+    register(&s, &a, &["taken"]).await;
+    let users: Vec<NewUser> = uids(&["fresh", "taken", "later"]).into_iter().map(NewUser::id_only).collect();
+    let err = s.register_users(&a, &users, T0, RegisterMode::AllNew).await.unwrap_err();
+    assert_eq!(err, Error::AlreadyRegistered(uid("taken")));
+    assert!(s.get_users(&a, &uids(&["fresh", "later"])).await.unwrap().is_empty(), "nobody was created");
+    let fresh: Vec<NewUser> = uids(&["fresh", "later"]).into_iter().map(NewUser::id_only).collect();
+    assert_eq!(s.register_users(&a, &fresh, T0, RegisterMode::AllNew).await.unwrap(), vec![true, true]);
 }
 
 pub async fn users_delete_removes_relations_and_fixes_counts(s: DynStore) {
@@ -67,7 +79,11 @@ pub async fn users_delete_removes_relations_and_fixes_counts(s: DynStore) {
     assert_eq!(s.delete_users(&a, &uids(&["u", "nobody"])).await.unwrap(), vec![true, false]);
     assert!(s.get_users(&a, &uids(&["u"])).await.unwrap().is_empty());
     let counts = s.follow_counts(&a, &uids(&["x", "y", "z", "u"])).await.unwrap();
-    assert_eq!((counts[0].fans, counts[0].following, counts[0].mutual), (0, 0, 0), "x lost its fan, following and mutual");
+    assert_eq!(
+        (counts[0].fans, counts[0].following, counts[0].mutual),
+        (0, 0, 0),
+        "x lost its fan, following and mutual"
+    );
     assert_eq!((counts[1].fans, counts[1].following), (0, 0));
     assert_eq!(counts[2].following, 0);
     assert_eq!(counts[3], Default::default());
@@ -179,7 +195,8 @@ pub async fn subscribers_of_lists_live_subscribers(s: DynStore) {
     }
     let p1 = s.subscribers_of(&a, &uid("t"), KIND, T0, &first(4)).await.unwrap();
     assert_eq!(p1.items.len(), 4);
-    let p2 = s.subscribers_of(&a, &uid("t"), KIND, T0, &PageRequest { after: p1.next.clone(), limit: 4 }).await.unwrap();
+    let p2 =
+        s.subscribers_of(&a, &uid("t"), KIND, T0, &PageRequest { after: p1.next.clone(), limit: 4 }).await.unwrap();
     assert_eq!(p2.items.len(), 3);
     assert!(p2.next.is_none(), "last page has no cursor");
     let names: Vec<String> = p1.items.iter().chain(&p2.items).map(|x| x.subscriber.to_string()).collect();
@@ -252,7 +269,10 @@ pub async fn mutual_list_and_counts(s: DynStore) {
     s.follow(&a, &uid("m3"), &uids(&["me"]), T0 + 3, 100).await.unwrap();
     s.follow(&a, &uid("fan"), &uids(&["me"]), T0 + 4, 100).await.unwrap();
     let p1 = s.follow_page(&a, &uid("me"), FollowList::Mutual, &first(2)).await.unwrap();
-    let p2 = s.follow_page(&a, &uid("me"), FollowList::Mutual, &PageRequest { after: p1.next.clone(), limit: 2 }).await.unwrap();
+    let p2 = s
+        .follow_page(&a, &uid("me"), FollowList::Mutual, &PageRequest { after: p1.next.clone(), limit: 2 })
+        .await
+        .unwrap();
     let mut all: Vec<String> = p1.items.iter().chain(&p2.items).map(|e| e.user_id.to_string()).collect();
     all.sort();
     assert_eq!(all, vec!["m1", "m2", "m3"]);
@@ -284,19 +304,16 @@ pub async fn tokens_record_and_kick(s: DynStore) {
 }
 
 pub async fn apps_insert_if_absent_keeps_first(s: DynStore) {
-    let mk = |key: &str| App {
-        app_id: AppId::parse("default").unwrap(),
-        api_key: key.into(),
-        openim: None,
-        rongcloud: None,
-        tencent: None,
-        limits: AppLimits::default(),
-        webhooks: Default::default(),
+    // The whole configuration is kept, dialect sections included.
+    let mk = |key: &str| {
+        let config = serde_json::json!({"app_id": "default", "api_key": key, "some_dialect": {"secret": key}});
+        App::from_config(config.as_object().unwrap().clone()).unwrap()
     };
     let first = s.insert_app_if_absent(&mk("k1")).await.unwrap();
     let second = s.insert_app_if_absent(&mk("k2")).await.unwrap();
     assert_eq!(first.api_key, "k1");
     assert_eq!(second.api_key, "k1", "the first node's credentials win");
+    assert_eq!(second.config["some_dialect"]["secret"], "k1");
     assert_eq!(s.load_apps().await.unwrap(), vec![first]);
 }
 

@@ -15,6 +15,9 @@ pub enum Error {
     /// A named user is not registered in the app.
     #[error("user {0} is not registered")]
     UserNotFound(UserId),
+    /// A registration that must create every user names one that exists.
+    #[error("user {0} is already registered")]
+    AlreadyRegistered(UserId),
     #[error("a user cannot subscribe to itself")]
     SelfSubscription,
     #[error("a user cannot follow itself")]

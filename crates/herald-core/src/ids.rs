@@ -44,8 +44,9 @@ impl<'de> Deserialize<'de> for UserId {
     }
 }
 
-/// A tenant. Every record carries one; credentials of one app never reach another's data.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A tenant. Every record carries one; credentials of one app never reach another's data. The character set
+/// excludes the separators of shared keys and channels (`:` in Redis), so no two apps can share a key.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct AppId(String);
 
@@ -55,15 +56,18 @@ impl AppId {
         let ok = !raw.is_empty()
             && raw.len() <= 64
             && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
-        if ok {
-            Ok(Self(raw))
-        } else {
-            Err(Error::invalid("app_id", "must be 1..=64 characters of [A-Za-z0-9_.-]"))
-        }
+        if ok { Ok(Self(raw)) } else { Err(Error::invalid("app_id", "must be 1..=64 characters of [A-Za-z0-9_.-]")) }
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for AppId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        AppId::parse(raw).map_err(serde::de::Error::custom)
     }
 }
 
@@ -137,5 +141,14 @@ mod tests {
     fn user_id_deserialize_validates() {
         assert!(serde_json::from_str::<UserId>("\"ok\"").is_ok());
         assert!(serde_json::from_str::<UserId>("\"\"").is_err());
+    }
+
+    #[test]
+    fn app_id_deserialize_validates() {
+        assert_eq!(serde_json::from_str::<AppId>("\"app-1.prod_x\"").unwrap().as_str(), "app-1.prod_x");
+        // `x:y` would share the Redis keys of app `x` with user IDs starting with `y:`.
+        for bad in ["\"x:y\"", "\"\"", "\"a b\"", &format!("\"{}\"", "a".repeat(65))] {
+            assert!(serde_json::from_str::<AppId>(bad).is_err(), "{bad} must be rejected");
+        }
     }
 }

@@ -32,7 +32,7 @@ impl Platform {
         Platform::HarmonyOs,
     ];
 
-    /// The numeric platform ID (OpenIM's numbering; 10 is OpenIM's admin pseudo-platform and is not a platform).
+    /// The numeric platform ID the vendor APIs share. 10 is not a platform: one vendor uses it for admin tokens.
     pub fn id(self) -> u8 {
         match self {
             Platform::Ios => 1,
@@ -107,7 +107,7 @@ mod tests {
             assert_eq!(Platform::from_id(p.id().into()).unwrap(), p);
             assert_eq!(Platform::from_name(p.name()).unwrap(), p);
         }
-        assert!(Platform::from_id(10).is_err(), "10 is OpenIM's admin pseudo-platform");
+        assert!(Platform::from_id(10).is_err(), "10 is an admin pseudo-platform");
         assert!(Platform::from_name("symbian").is_err());
     }
 }

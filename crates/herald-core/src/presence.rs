@@ -59,7 +59,16 @@ pub struct ConnectionRecord {
 
 impl ConnectionRecord {
     pub fn socket(id: ConnectionId, node: NodeId, platform: Platform, background: bool, now: Millis) -> Self {
-        Self { id, platform, background, node, source: ConnectionSource::Socket, since: now, lease_until: None, closing: None }
+        Self {
+            id,
+            platform,
+            background,
+            node,
+            source: ConnectionSource::Socket,
+            since: now,
+            lease_until: None,
+            closing: None,
+        }
     }
 }
 
@@ -107,15 +116,31 @@ impl Presence {
 pub enum PresenceChange {
     Connect(ConnectionRecord),
     /// A socket closed (cause `Disconnected`) or missed its heartbeats (`TimedOut`). With `grace` > 0 it lingers.
-    Disconnect { id: ConnectionId, cause: ChangeCause, grace: Millis },
-    SetBackground { id: ConnectionId, background: bool },
+    Disconnect {
+        id: ConnectionId,
+        cause: ChangeCause,
+        grace: Millis,
+    },
+    SetBackground {
+        id: ConnectionId,
+        background: bool,
+    },
     SetCustomStatus(Option<String>),
     /// The app server reports the platform online until `now + ttl`.
-    Report { platform: Platform, ttl: Millis, background: bool, node: NodeId },
+    Report {
+        platform: Platform,
+        ttl: Millis,
+        background: bool,
+        node: NodeId,
+    },
     /// The app server reports the platform (or, with `None`, every reported platform) offline.
-    ReportOffline { platform: Option<Platform> },
+    ReportOffline {
+        platform: Option<Platform>,
+    },
     /// Remove socket connections at once (all, or one platform's). Their sockets are closed by their nodes.
-    Kick { platform: Option<Platform> },
+    Kick {
+        platform: Option<Platform>,
+    },
     /// Remove records whose lease ran out.
     Expire,
     /// Remove every record held by a node that is gone.
@@ -184,6 +209,29 @@ impl UserPresence {
         let view = self.view();
         let last_seen = if view.online { None } else { self.last_seen };
         Presence { user_id, details: self.details(), view, last_seen, since: self.since }
+    }
+
+    /// The live sockets that a user's connection limits leave no room for, oldest first: beyond `per_platform`
+    /// on one platform, then beyond `per_user` in all. `keep` (the newest connection) is never among them.
+    pub fn sockets_over_limits(&self, keep: &ConnectionId, per_platform: u32, per_user: u32) -> Vec<ConnectionId> {
+        let mut live: Vec<&ConnectionRecord> = self
+            .connections
+            .iter()
+            .filter(|c| c.source == ConnectionSource::Socket && c.lease_until.is_none() && &c.id != keep)
+            .collect();
+        // Oldest first; the ID breaks ties so that every node picks the same ones.
+        live.sort_by(|a, b| (a.since, &a.id).cmp(&(b.since, &b.id)));
+        let kept = self.connections.iter().find(|c| &c.id == keep);
+        let mut over = Vec::new();
+        if let Some(platform) = kept.map(|c| c.platform) {
+            let same: Vec<&ConnectionRecord> = live.iter().copied().filter(|c| c.platform == platform).collect();
+            let excess = (same.len() + 1).saturating_sub(per_platform.max(1) as usize);
+            over.extend(same.iter().take(excess).map(|c| c.id.clone()));
+        }
+        let remaining: Vec<&ConnectionRecord> = live.into_iter().filter(|c| !over.contains(&c.id)).collect();
+        let excess = (remaining.len() + usize::from(kept.is_some())).saturating_sub(per_user.max(1) as usize);
+        over.extend(remaining.iter().take(excess).map(|c| c.id.clone()));
+        over
     }
 
     /// The earliest lease deadline, so a registry can index users by when they next need attention.
@@ -407,6 +455,24 @@ mod tests {
         let t = p.apply(PresenceChange::ReportOffline { platform: None }, 2001).unwrap();
         assert!(t.changed());
         assert!(!t.after.online);
+    }
+
+    #[test]
+    fn a_new_connection_replaces_the_oldest_beyond_the_limits() {
+        let mut p = UserPresence::default();
+        for (seq, platform) in [(1, Platform::Web), (2, Platform::Ios), (3, Platform::Web), (4, Platform::Web)] {
+            p.apply(PresenceChange::Connect(conn(seq, platform, seq as Millis)), seq as Millis).unwrap();
+        }
+        let id = |seq| ConnectionId::new(&node(), seq);
+        assert_eq!(p.sockets_over_limits(&id(4), 2, 10), vec![id(1)], "two per platform: the oldest web one goes");
+        assert_eq!(p.sockets_over_limits(&id(4), 10, 3), vec![id(1)], "three in all: the oldest goes");
+        assert_eq!(p.sockets_over_limits(&id(4), 1, 2), vec![id(1), id(3)], "one web connection, two in all");
+        assert_eq!(p.sockets_over_limits(&id(4), 1, 1), vec![id(1), id(3), id(2)], "platform first, then all");
+        assert!(p.sockets_over_limits(&id(4), 10, 10).is_empty());
+        // A lingering close does not count: it is not a live connection.
+        p.apply(disconnect(1, 1000), 5).unwrap();
+        assert!(p.sockets_over_limits(&id(4), 2, 10).is_empty());
+        assert_eq!(p.sockets_over_limits(&id(4), 1, 10), vec![id(3)]);
     }
 
     #[test]

@@ -13,6 +13,14 @@ pub struct UserTransition {
     pub transition: Transition,
 }
 
+/// What a node's heartbeat found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeLiveness {
+    Alive,
+    /// The node had been declared dead and another node removed its records.
+    TakenOver,
+}
+
 #[async_trait]
 pub trait PresenceRegistry: Send + Sync {
     /// Apply one change to a user's state atomically (concurrent changes to one user serialize).
@@ -21,9 +29,12 @@ pub trait PresenceRegistry: Send + Sync {
     async fn get(&self, app: &AppId, users: &[UserId]) -> Result<Vec<Option<UserPresence>>>;
     /// Remove records whose lease ran out, up to `max` users; returns the transitions of the users touched.
     async fn expire_due(&self, now: Millis, max: usize) -> Result<Vec<UserTransition>>;
-    /// Declare this node alive until `until`. Single-node registries need not track it.
-    async fn node_heartbeat(&self, _node: &NodeId, _until: Millis) -> Result<()> {
-        Ok(())
+    /// Declare this node alive until `until`. Returns [`NodeLiveness::TakenOver`] when, since its previous
+    /// heartbeat, the node was declared dead and its records were taken over (it was paused or cut off for longer
+    /// than its liveness): its connections are no longer recorded, and it must close them so that their clients
+    /// reconnect. Either way the node is alive again from this call on. Single-node registries need not track it.
+    async fn node_heartbeat(&self, _node: &NodeId, _until: Millis) -> Result<NodeLiveness> {
+        Ok(NodeLiveness::Alive)
     }
     /// Take over the records of nodes whose liveness ran out: remove them and return the transitions.
     async fn reap_dead_nodes(&self, _now: Millis) -> Result<Vec<UserTransition>> {

@@ -44,10 +44,26 @@ pub trait AppStore: Send + Sync {
     async fn insert_app_if_absent(&self, app: &App) -> Result<App>;
 }
 
+/// What registering an ID that already exists means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterMode {
+    /// Leave the existing user as it is; the others are created.
+    KeepExisting,
+    /// All or nothing: one existing ID fails the whole call with [`crate::Error::AlreadyRegistered`] and creates
+    /// nobody, decided inside one transaction so that concurrent calls cannot both pass.
+    AllNew,
+}
+
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Register users; existing IDs are left as they are. Returns, per input, whether it was newly created.
-    async fn register_users(&self, app: &AppId, users: &[NewUser], now: Millis) -> Result<Vec<bool>>;
+    /// Register users. Returns, per input, whether it was newly created.
+    async fn register_users(
+        &self,
+        app: &AppId,
+        users: &[NewUser],
+        now: Millis,
+        mode: RegisterMode,
+    ) -> Result<Vec<bool>>;
     /// The registered users among `ids`, in no particular order.
     async fn get_users(&self, app: &AppId, ids: &[UserId]) -> Result<Vec<UserRecord>>;
     /// Delete users with every subscription and follow they take part in. Returns, per input, whether it existed.

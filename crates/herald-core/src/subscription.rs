@@ -58,9 +58,13 @@ pub struct SubscribeRequest {
     pub now: Millis,
 }
 
+/// The longest lifetime a subscription may ask for: ten years, in seconds. Longer is what no expiry is for.
+pub const MAX_EXPIRY_SECS: i64 = 10 * 365 * 24 * 3600;
+
 impl SubscribeRequest {
+    /// `now + expiry`; saturating, though the service refuses lifetimes beyond [`MAX_EXPIRY_SECS`] before this.
     pub fn expires_at(&self) -> Option<Millis> {
-        self.expiry_secs.map(|s| self.now + s * 1000)
+        self.expiry_secs.map(|s| self.now.saturating_add(s.saturating_mul(1000)))
     }
 }
 

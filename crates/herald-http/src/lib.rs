@@ -1,10 +1,12 @@
 //! Herald's HTTP face: the native API and WebSocket gateway, and the vendor-compatible dialects. Each dialect is
 //! one module that translates its wire format into service calls and maps domain errors to its codes in one table.
 
+mod body;
+pub mod dialect;
 pub mod identity;
 pub mod native;
-pub mod rate_limit;
 pub mod openim;
+pub mod rate_limit;
 pub mod rongcloud;
 pub mod tencent;
 pub mod webhooks;
@@ -15,10 +17,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use herald_service::Herald;
+use herald_service::{EventSink, Herald};
 use tower_http::trace::TraceLayer;
 
+pub use dialect::{ClientTokens, ConfigError, DIALECTS, Dialect};
 pub use identity::ClientIdentity;
+pub use webhooks::{RetryPolicy, WebhookDispatcher};
 
 /// Settings of the HTTP layer.
 #[derive(Clone, Debug)]
@@ -40,26 +44,51 @@ impl Default for HttpConfig {
 pub struct AppState {
     pub herald: Arc<Herald>,
     pub config: Arc<HttpConfig>,
+    /// The verifiers of every API's client tokens, the native one first.
+    pub client_tokens: Arc<[Arc<dyn ClientTokens>]>,
 }
 
-/// The whole HTTP surface of a node. Also registers the dialects' webhook senders with the service, so call it once
-/// per node.
-pub fn router(herald: Arc<Herald>, config: HttpConfig) -> Router {
+/// The HTTP surface of a node, ready to serve, and the event sinks to register with the service.
+pub struct HttpSurface {
+    pub router: Router,
+    pub event_sinks: Vec<Arc<dyn EventSink>>,
+}
+
+/// Build the native API, the WebSocket gateway and every dialect for the service's apps. Fails on an app
+/// configuration that cannot be served (an unknown setting, an empty secret, a credential two apps share).
+pub fn build(
+    herald: Arc<Herald>,
+    config: HttpConfig,
+    webhooks: &WebhookDispatcher,
+) -> Result<HttpSurface, ConfigError> {
+    dialect::check_known_keys(&herald.apps)?;
+    let mut client_tokens: Vec<Arc<dyn ClientTokens>> = vec![Arc::new(native::tokens::NativeClientTokens)];
+    let mut event_sinks: Vec<Arc<dyn EventSink>> = native::webhook::sink(&herald, webhooks).into_iter().collect();
+    let mut dialect_routes = Router::new();
+    for dialect in DIALECTS {
+        let parts = dialect.build(&herald.apps, webhooks)?;
+        dialect_routes = dialect_routes.merge(parts.routes);
+        client_tokens.extend(parts.client_tokens);
+        event_sinks.extend(parts.event_sink);
+    }
     let limit = config.max_body_bytes;
-    let dispatcher = webhooks::WebhookDispatcher::start(webhooks::RetryPolicy::default());
-    native::webhook::install(&herald, &dispatcher);
-    rongcloud::install(&herald, &dispatcher);
-    tencent::install(&herald, &dispatcher);
-    let state = AppState { herald, config: Arc::new(config) };
-    Router::new()
+    let state = AppState { herald, config: Arc::new(config), client_tokens: client_tokens.into() };
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(native::routes())
-        .merge(rongcloud::routes())
-        .merge(openim::routes())
-        .merge(tencent::routes())
         .merge(ws::routes())
+        .method_not_allowed_fallback(native::error::method_not_allowed)
+        .merge(dialect_routes)
         .fallback(native::error::not_found)
+        .layer(axum::middleware::from_fn_with_state(limit, body::read_whole))
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    Ok(HttpSurface { router, event_sinks })
+}
+
+/// Random lowercase hex, for generated credentials.
+pub fn random_hex(bytes: usize) -> String {
+    let raw: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    hex::encode(raw)
 }

@@ -26,7 +26,11 @@ impl AppRateLimits {
         if let Some(l) = self.by_app.read().get(app) {
             return l.clone();
         }
-        self.by_app.write().entry(app.clone()).or_insert_with(|| Arc::new(RateLimiter::direct(Quota::per_second(rate)))).clone()
+        self.by_app
+            .write()
+            .entry(app.clone())
+            .or_insert_with(|| Arc::new(RateLimiter::direct(Quota::per_second(rate))))
+            .clone()
     }
 }
 

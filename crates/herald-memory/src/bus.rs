@@ -2,8 +2,8 @@ use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use dashmap::DashMap;
-use herald_core::bus::{Bus, BusHandler, BusMessage, Topic};
 use herald_core::Result;
+use herald_core::bus::{Bus, BusHandler, BusMessage, Topic};
 
 /// The bus of a single node: publishing calls the handler directly when the topic is listened to.
 #[derive(Default)]
@@ -21,24 +21,28 @@ impl MemoryBus {
 #[async_trait]
 impl Bus for MemoryBus {
     async fn publish(&self, message: BusMessage) -> Result<()> {
-        if self.listened.contains_key(&message.topic()) {
-            if let Some(handler) = self.handler.get() {
-                handler(message);
-            }
+        if self.listened.contains_key(&message.topic())
+            && let Some(handler) = self.handler.get()
+        {
+            handler(message);
         }
         Ok(())
     }
 
-    async fn listen(&self, topic: Topic) -> Result<()> {
-        *self.listened.entry(topic).or_insert(0) += 1;
+    async fn listen_many(&self, topics: Vec<Topic>) -> Result<()> {
+        for topic in topics {
+            *self.listened.entry(topic).or_insert(0) += 1;
+        }
         Ok(())
     }
 
-    async fn unlisten(&self, topic: Topic) -> Result<()> {
-        self.listened.remove_if_mut(&topic, |_, n| {
-            *n = n.saturating_sub(1);
-            *n == 0
-        });
+    async fn unlisten_many(&self, topics: Vec<Topic>) -> Result<()> {
+        for topic in topics {
+            self.listened.remove_if_mut(&topic, |_, n| {
+                *n = n.saturating_sub(1);
+                *n == 0
+            });
+        }
         Ok(())
     }
 

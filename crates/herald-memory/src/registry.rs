@@ -1,16 +1,17 @@
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use dashmap::DashMap;
 use herald_core::presence::{ConnectionSource, PresenceChange, Transition, UserPresence};
-use herald_core::registry::{PresenceRegistry, UserTransition};
+use herald_core::registry::{NodeLiveness, PresenceRegistry, UserTransition};
 use herald_core::{AppId, Millis, NodeId, Result, UserId};
 use parking_lot::Mutex;
 
 type Key = (AppId, UserId);
 
 /// Presence state in this process's memory. Users with leases (lingering closes, reported platforms) are indexed
-/// by their next deadline, so expiry touches only the users that are due.
+/// by their next deadline, so expiry touches only the users that are due. The index is only changed while the
+/// user's entry is held (entry, then index: never the other way round).
 #[derive(Default)]
 pub struct MemoryRegistry {
     users: DashMap<Key, UserPresence>,
@@ -18,6 +19,8 @@ pub struct MemoryRegistry {
     /// Liveness of the nodes that declared it. One process is one node, so this only matters when records of
     /// another incarnation are present; it keeps the registry's behaviour the same as a shared one's.
     nodes: Mutex<HashMap<NodeId, Millis>>,
+    /// Nodes reaped since their last heartbeat; their next heartbeat learns it.
+    taken_over: Mutex<HashSet<NodeId>>,
 }
 
 impl MemoryRegistry {
@@ -30,12 +33,8 @@ impl MemoryRegistry {
         let old_deadline = entry.next_deadline();
         let result = entry.apply(change, now);
         let new_deadline = entry.next_deadline();
-        let forget = entry.is_empty();
-        drop(entry);
-        if forget {
-            // Nothing left but what the store keeps; last-seen lives there.
-            self.users.remove_if(key, |_, p| p.is_empty());
-        }
+        // The index moves while the entry is still held: a change of the same user that ran between the two would
+        // move it in the wrong order and leave a deadline the state no longer has, visited by every sweep.
         if old_deadline != new_deadline {
             let mut index = self.deadlines.lock();
             if let Some(t) = old_deadline {
@@ -44,6 +43,12 @@ impl MemoryRegistry {
             if let Some(t) = new_deadline {
                 index.insert((t, key.clone()));
             }
+        }
+        let forget = entry.is_empty();
+        drop(entry);
+        if forget {
+            // Nothing left but what the store keeps; last-seen lives there.
+            self.users.remove_if(key, |_, p| p.is_empty());
         }
         result
     }
@@ -56,10 +61,7 @@ impl PresenceRegistry for MemoryRegistry {
     }
 
     async fn get(&self, app: &AppId, users: &[UserId]) -> Result<Vec<Option<UserPresence>>> {
-        Ok(users
-            .iter()
-            .map(|u| self.users.get(&(app.clone(), u.clone())).map(|p| p.clone()))
-            .collect())
+        Ok(users.iter().map(|u| self.users.get(&(app.clone(), u.clone())).map(|p| p.clone())).collect())
     }
 
     async fn expire_due(&self, now: Millis, max: usize) -> Result<Vec<UserTransition>> {
@@ -75,9 +77,10 @@ impl PresenceRegistry for MemoryRegistry {
         Ok(out)
     }
 
-    async fn node_heartbeat(&self, node: &NodeId, until: Millis) -> Result<()> {
+    async fn node_heartbeat(&self, node: &NodeId, until: Millis) -> Result<NodeLiveness> {
         self.nodes.lock().insert(node.clone(), until);
-        Ok(())
+        let taken_over = self.taken_over.lock().remove(node);
+        Ok(if taken_over { NodeLiveness::TakenOver } else { NodeLiveness::Alive })
     }
 
     async fn reap_dead_nodes(&self, now: Millis) -> Result<Vec<UserTransition>> {
@@ -88,6 +91,7 @@ impl PresenceRegistry for MemoryRegistry {
             for n in &dead {
                 nodes.remove(n);
             }
+            self.taken_over.lock().extend(dead.iter().cloned());
             dead
         };
         let mut out = Vec::new();
@@ -105,5 +109,60 @@ impl PresenceRegistry for MemoryRegistry {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use herald_core::Platform;
+
+    use super::*;
+
+    const T0: Millis = 1_700_000_000_000;
+
+    /// The deadline index must name exactly the users that hold a lease, at their next deadline: a stale entry is
+    /// revisited by every sweep and eats its budget.
+    fn assert_index_matches_state(registry: &MemoryRegistry) {
+        let index = registry.deadlines.lock().clone();
+        let expected: BTreeSet<(Millis, Key)> =
+            registry.users.iter().filter_map(|e| e.next_deadline().map(|t| (t, e.key().clone()))).collect();
+        assert_eq!(index, expected);
+    }
+
+    #[test]
+    fn deadline_index_stays_exact_under_racing_leases_and_sweeps() {
+        let registry = MemoryRegistry::new();
+        let app = AppId::parse("t").unwrap();
+        let users: Vec<Key> = (0..2).map(|i| (app.clone(), UserId::parse(format!("u{i}")).unwrap())).collect();
+        let node = NodeId::new("n1");
+        let report = |now: Millis| PresenceChange::Report {
+            platform: Platform::Android,
+            ttl: 1000 + now % 7,
+            background: false,
+            node: node.clone(),
+        };
+        std::thread::scope(|s| {
+            // One side keeps (re)starting leases, the other ends them: reported offline, or swept as expired.
+            s.spawn(|| {
+                for round in 0..50_000 {
+                    for key in &users {
+                        let _ = registry.apply_now(key, report(T0 + round), T0 + round);
+                    }
+                }
+            });
+            s.spawn(|| {
+                for round in 0..50_000 {
+                    for key in &users {
+                        let change = if round % 2 == 0 {
+                            PresenceChange::ReportOffline { platform: None }
+                        } else {
+                            PresenceChange::Expire
+                        };
+                        let _ = registry.apply_now(key, change, T0 + 1_000_000);
+                    }
+                }
+            });
+        });
+        assert_index_matches_state(&registry);
     }
 }

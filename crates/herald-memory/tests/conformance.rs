@@ -5,15 +5,15 @@ use std::sync::Arc;
 use herald_conformance::registry::Backend;
 use herald_memory::{MemoryBus, MemoryRegistry};
 
-async fn fresh() -> Option<Backend> {
+async fn fresh() -> Backend {
     let registry = Arc::new(MemoryRegistry::new());
-    Some(Backend {
+    Backend {
         registry: registry.clone(),
         peer_registry: registry,
         bus: Arc::new(MemoryBus::new()),
         peer_bus: None,
         cleanup: None,
-    })
+    }
 }
 
 herald_conformance::registry_conformance!(fresh());

@@ -28,10 +28,8 @@ impl AppStore for PostgresStore {
             )
             .await
             .map_err(db)?;
-        let row = client
-            .query_one("SELECT body FROM apps WHERE app_id = $1", &[&app.app_id.as_str()])
-            .await
-            .map_err(db)?;
+        let row =
+            client.query_one("SELECT body FROM apps WHERE app_id = $1", &[&app.app_id.as_str()]).await.map_err(db)?;
         decode(row.get(0))
     }
 }

@@ -75,7 +75,10 @@ impl FollowStore for PostgresStore {
             .iter()
             .map(|r| Ok(FollowEdge { user_id: user_col(r, 0)?, since: r.get(1) }))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Page::from_overfetch(edges, page.limit, |e: &FollowEdge| CursorKey { time: e.since, user: e.user_id.clone() }))
+        Ok(Page::from_overfetch(edges, page.limit, |e: &FollowEdge| CursorKey {
+            time: e.since,
+            user: e.user_id.clone(),
+        }))
     }
 
     async fn relations(&self, app: &AppId, user: &UserId, others: &[UserId]) -> Result<Vec<Relation>> {
@@ -137,7 +140,14 @@ async fn following_count(tx: &Transaction<'_>, app: &AppId, user: &UserId) -> Re
 }
 
 /// Add deltas to a user's counters, creating its row on first use.
-async fn bump(tx: &Transaction<'_>, app: &AppId, user: &UserId, fans: i64, following: i64, mutual: i64) -> Result<(), Fail> {
+async fn bump(
+    tx: &Transaction<'_>,
+    app: &AppId,
+    user: &UserId,
+    fans: i64,
+    following: i64,
+    mutual: i64,
+) -> Result<(), Fail> {
     let stmt = tx
         .prepare_cached(
             "INSERT INTO follow_counts (app, user_id, fans, following, mutual) VALUES ($1, $2, $3, $4, $5)
@@ -167,9 +177,8 @@ async fn follow_one(
     if following_count(tx, app, follower).await? >= i64::from(max) {
         return Ok(Err(Error::FollowingLimit { limit: max }));
     }
-    let insert = tx
-        .prepare_cached("INSERT INTO follows (app, follower, followee, created_at) VALUES ($1, $2, $3, $4)")
-        .await?;
+    let insert =
+        tx.prepare_cached("INSERT INTO follows (app, follower, followee, created_at) VALUES ($1, $2, $3, $4)").await?;
     tx.execute(&insert, &[&app.as_str(), &follower.as_str(), &followee.as_str(), &now]).await?;
     let mutual = i64::from(edge_exists(tx, app, followee, follower).await?);
     bump(tx, app, follower, 0, 1, mutual).await?;

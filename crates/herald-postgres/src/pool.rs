@@ -1,12 +1,16 @@
 //! The pool, the error mapping and the serializable-transaction retry loop.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use deadpool_postgres::{Connect, Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use herald_core::{Error, Result, UserId};
-use tokio_postgres::NoTls;
+use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::NoTlsStream;
+use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use crate::schema;
 
@@ -54,7 +58,7 @@ impl Drop for EphemeralSchema {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             runtime.block_on(async {
                 let (client, conn) = config.connect(NoTls).await.ok()?;
-                let task = tokio::spawn(conn);
+                let task = tokio::spawn(drive(conn));
                 let result = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
                 drop(client);
                 let _ = task.await;
@@ -94,8 +98,16 @@ impl From<Fail> for Error {
     }
 }
 
+/// A database failure with its causes: tokio-postgres's own message is only the kind ("db error", "error
+/// connecting to server"); what happened ("Connection refused", `database "x" does not exist`) is in its source.
 pub(crate) fn db(e: tokio_postgres::Error) -> Error {
-    Error::unavailable(format!("postgres: {e}"))
+    let mut message = format!("postgres: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    Error::unavailable(message)
 }
 
 /// Whether a failed transaction may succeed if run again.
@@ -130,7 +142,7 @@ impl PostgresStore {
             config.options(format!("{existing} -csearch_path={schema}").trim());
         }
         let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+            Manager::from_connect(config, QuietNotices, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
             .build()
@@ -158,9 +170,48 @@ fn valid_schema_name(s: &str) -> bool {
         && !s.starts_with(|c: char| c.is_ascii_digit())
 }
 
+/// Opens the pool's connections like deadpool's default, but drives each one itself so that the server's notices
+/// ("schema ... already exists, skipping" on every start after the first) are logged at debug level, not at the
+/// info level tokio-postgres gives every notice.
+struct QuietNotices;
+
+/// What [`Connect::connect`] returns: a client and the task that drives its connection.
+type Connecting<'a> =
+    Pin<Box<dyn Future<Output = Result<(Client, JoinHandle<()>), tokio_postgres::Error>> + Send + 'a>>;
+
+impl Connect for QuietNotices {
+    fn connect(&self, config: &tokio_postgres::Config) -> Connecting<'_> {
+        let config = config.clone();
+        Box::pin(async move {
+            let (client, conn) = config.connect(NoTls).await?;
+            Ok((client, tokio::spawn(drive(conn))))
+        })
+    }
+}
+
+/// Run a connection until it closes, logging the server's notices: warnings at warn level, the rest at debug.
+async fn drive(mut conn: tokio_postgres::Connection<tokio_postgres::Socket, NoTlsStream>) {
+    loop {
+        match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+            Some(Ok(AsyncMessage::Notice(notice))) if notice.severity() == "WARNING" => {
+                tracing::warn!(code = notice.code().code(), "postgres: {}", notice.message())
+            }
+            Some(Ok(AsyncMessage::Notice(notice))) => {
+                tracing::debug!(severity = notice.severity(), "postgres: {}", notice.message())
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "a PostgreSQL connection failed");
+                return;
+            }
+            None => return,
+        }
+    }
+}
+
 async fn create_schema(config: &tokio_postgres::Config, schema: &str) -> Result<()> {
     let (client, conn) = config.connect(NoTls).await.map_err(db)?;
-    let task = tokio::spawn(conn);
+    let task = tokio::spawn(drive(conn));
     let result = client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await;
     drop(client);
     let _ = task.await;

@@ -37,7 +37,8 @@ impl SubscriptionStore for PostgresStore {
             .await
             .map_err(db)?;
         let wanted: Vec<&str> = targets.iter().map(UserId::as_str).collect();
-        let rows = client.query(&stmt, &[&app.as_str(), &subscriber.as_str(), &kind.code(), &wanted]).await.map_err(db)?;
+        let rows =
+            client.query(&stmt, &[&app.as_str(), &subscriber.as_str(), &kind.code(), &wanted]).await.map_err(db)?;
         let gone: Vec<UserId> = rows.iter().map(|r| user_col(r, 0)).collect::<Result<_>>()?;
         // Report in input order, once each, like the embedded store.
         let mut removed = Vec::with_capacity(gone.len());
@@ -181,7 +182,10 @@ async fn subscribe(
             continue;
         }
         let held: i64 = tx
-            .query_one(&target_count, &[&app.as_str(), &target.as_str(), &kind, &req.now, &i64::from(limits.per_target)])
+            .query_one(
+                &target_count,
+                &[&app.as_str(), &target.as_str(), &kind, &req.now, &i64::from(limits.per_target)],
+            )
             .await?
             .get(0);
         if held >= i64::from(limits.per_target) {
@@ -214,7 +218,15 @@ async fn subscribe(
     for target in &outcome.subscribed {
         tx.execute(
             &upsert,
-            &[&app.as_str(), &req.subscriber.as_str(), &kind, &target.as_str(), &req.now, &req.expiry_secs, &expires_at],
+            &[
+                &app.as_str(),
+                &req.subscriber.as_str(),
+                &kind,
+                &target.as_str(),
+                &req.now,
+                &req.expiry_secs,
+                &expires_at,
+            ],
         )
         .await?;
     }

@@ -1,31 +1,40 @@
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
-use herald_core::store::{NewUser, UserRecord, UserStore};
-use herald_core::{AppId, Millis, Result, UserId};
+use herald_core::store::{NewUser, RegisterMode, UserRecord, UserStore};
+use herald_core::{AppId, Error, Millis, Result, UserId};
 
 use crate::PostgresStore;
 use crate::pool::{Fail, db, serializable, user_col};
 
 #[async_trait]
 impl UserStore for PostgresStore {
-    async fn register_users(&self, app: &AppId, users: &[NewUser], now: Millis) -> Result<Vec<bool>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "INSERT INTO users (app, user_id, nickname, face_url, created_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (app, user_id) DO NOTHING",
-            )
-            .await
-            .map_err(db)?;
-        let mut created = Vec::with_capacity(users.len());
-        for u in users {
-            let n = client
-                .execute(&stmt, &[&app.as_str(), &u.user_id.as_str(), &u.nickname, &u.face_url, &now])
-                .await
-                .map_err(db)?;
-            created.push(n == 1);
-        }
-        Ok(created)
+    async fn register_users(
+        &self,
+        app: &AppId,
+        users: &[NewUser],
+        now: Millis,
+        mode: RegisterMode,
+    ) -> Result<Vec<bool>> {
+        // One transaction: an all-or-nothing registration that meets an existing ID rolls back what it inserted.
+        serializable!(self, |tx| {
+            let stmt = tx
+                .prepare_cached(
+                    "INSERT INTO users (app, user_id, nickname, face_url, created_at) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (app, user_id) DO NOTHING",
+                )
+                .await?;
+            let mut created = Vec::with_capacity(users.len());
+            for u in users {
+                let new =
+                    tx.execute(&stmt, &[&app.as_str(), &u.user_id.as_str(), &u.nickname, &u.face_url, &now]).await?
+                        == 1;
+                if !new && mode == RegisterMode::AllNew {
+                    return Err(Fail::Domain(Error::AlreadyRegistered(u.user_id.clone())));
+                }
+                created.push(new);
+            }
+            Ok::<_, Fail>(created)
+        })
     }
 
     async fn get_users(&self, app: &AppId, ids: &[UserId]) -> Result<Vec<UserRecord>> {

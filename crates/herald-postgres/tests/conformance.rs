@@ -1,5 +1,6 @@
 //! The Store conformance suite against PostgreSQL, each case in a schema of its own that is dropped afterwards.
-//! Runs when HERALD_TEST_DATABASE_URL is set (e.g. postgres://postgres@127.0.0.1:5432/test); skipped otherwise.
+//! The cases are ignored unless asked for: `HERALD_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test
+//! cargo test -p herald-postgres -- --include-ignored` (the URL names the database).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -7,20 +8,25 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use herald_core::store::Store;
 use herald_postgres::{PostgresOptions, PostgresStore};
 
-async fn fresh() -> Option<Arc<dyn Store>> {
-    let Ok(url) = std::env::var("HERALD_TEST_DATABASE_URL") else {
-        eprintln!("HERALD_TEST_DATABASE_URL is not set: skipping the PostgreSQL store conformance case");
-        return None;
-    };
+async fn fresh() -> Arc<dyn Store> {
+    let url = std::env::var("HERALD_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "HERALD_TEST_DATABASE_URL is not set: this test needs a PostgreSQL database, named by the URL \
+             (e.g. postgres://postgres@127.0.0.1:5432/test)"
+        )
+    });
     static SEQ: AtomicU32 = AtomicU32::new(0);
     let schema = format!("herald_conf_{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
     let options = PostgresOptions {
         schema: Some(schema),
         drop_schema_on_close: true,
         max_connections: 4,
-        ..PostgresOptions::new(url)
+        ..PostgresOptions::new(url.clone())
     };
-    Some(Arc::new(PostgresStore::connect(&options).await.expect("connect to the test database")))
+    match PostgresStore::connect(&options).await {
+        Ok(store) => Arc::new(store),
+        Err(e) => panic!("the PostgreSQL database at HERALD_TEST_DATABASE_URL={url} does not answer: {e}"),
+    }
 }
 
-herald_conformance::store_conformance!(fresh());
+herald_conformance::store_conformance!(fresh(), ignore = "needs PostgreSQL: set HERALD_TEST_DATABASE_URL");

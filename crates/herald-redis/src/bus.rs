@@ -1,24 +1,35 @@
 //! The bus over Redis pub/sub: one channel per topic. Listening is counted locally, so a node subscribes to a
 //! channel once however many of its connections care, and unsubscribes when the last one stops.
+//!
+//! SUBSCRIBE and UNSUBSCRIBE go through one task that owns the counts. It takes every request that is waiting,
+//! applies them in order, and settles the net change in one SUBSCRIBE and one UNSUBSCRIBE of many channels: a node
+//! subscribing a connection to many targets pays one round trip, not one per target, and no caller waits for
+//! another's round trips in turn. Being one task, it never lets a SUBSCRIBE and an UNSUBSCRIBE of a topic cross.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use herald_core::bus::{Bus, BusHandler, BusMessage, Topic};
 use herald_core::{Error, Result};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, PushInfo, PushKind, Value};
-use tokio::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::keys::Keys;
 use crate::{RedisOptions, unavailable};
 
+/// Most requests settled by one pair of commands; more wait for the next pair.
+const MAX_REQUESTS_PER_BATCH: usize = 512;
+/// How soon a failed SUBSCRIBE or UNSUBSCRIBE is tried again when no new request comes.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
 pub struct RedisBus {
     /// Publishing connection (plain commands).
     publisher: ConnectionManager,
-    /// Subscribing connection (RESP3: messages arrive as pushes; channels are resubscribed after a reconnect).
-    subscriber: Mutex<(ConnectionManager, HashMap<Topic, usize>)>,
+    /// Requests to the task that owns the subscribing connection.
+    subscriptions: mpsc::UnboundedSender<SubscriptionRequest>,
     handler: Arc<OnceLock<BusHandler>>,
     keys: Keys,
 }
@@ -35,19 +46,29 @@ impl RedisBus {
         let resp3 = redis::Client::open(info).map_err(unavailable)?;
         let handler: Arc<OnceLock<BusHandler>> = Arc::new(OnceLock::new());
         let deliver_to = handler.clone();
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_automatic_resubscription()
-            .set_push_sender(move |push: PushInfo| {
+        let config = redis::aio::ConnectionManagerConfig::new().set_automatic_resubscription().set_push_sender(
+            move |push: PushInfo| {
                 deliver(&deliver_to, push);
                 Ok::<(), redis::aio::SendError>(())
-            });
+            },
+        );
+        // Subscribing connection (RESP3: messages arrive as pushes; channels are resubscribed after a reconnect).
         let subscriber = resp3.get_connection_manager_with_config(config).await.map_err(unavailable)?;
-        Ok(Self {
-            publisher,
-            subscriber: Mutex::new((subscriber, HashMap::new())),
-            handler,
-            keys: Keys::new(&options.prefix),
-        })
+        let keys = Keys::new(&options.prefix);
+        let (subscriptions, requests) = mpsc::unbounded_channel();
+        // The task ends when the bus is dropped: its request channel closes.
+        tokio::spawn(SubscriptionTable::new(subscriber, keys.clone()).run(requests));
+        Ok(Self { publisher, subscriptions, handler, keys })
+    }
+
+    async fn request(&self, change: Change, topics: Vec<Topic>) -> Result<()> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let (done, outcome) = oneshot::channel();
+        let stopped = || Error::unavailable("redis: the bus subscription task has stopped");
+        self.subscriptions.send(SubscriptionRequest { change, topics, done }).map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
     }
 }
 
@@ -72,6 +93,124 @@ fn deliver(handler: &OnceLock<BusHandler>, push: PushInfo) {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Listen,
+    Unlisten,
+}
+
+struct SubscriptionRequest {
+    change: Change,
+    topics: Vec<Topic>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+/// What the subscription task owns: the subscribing connection, how many listeners each topic has, and which
+/// channels the connection is subscribed to.
+struct SubscriptionTable {
+    conn: ConnectionManager,
+    keys: Keys,
+    listeners: HashMap<Topic, usize>,
+    subscribed: HashSet<Topic>,
+    /// Topics whose subscription may disagree with their listeners: the ones touched by the current batch, and
+    /// the ones whose command failed, which are retried with the next batch.
+    unsettled: HashSet<Topic>,
+}
+
+impl SubscriptionTable {
+    fn new(conn: ConnectionManager, keys: Keys) -> Self {
+        Self { conn, keys, listeners: HashMap::new(), subscribed: HashSet::new(), unsettled: HashSet::new() }
+    }
+
+    async fn run(mut self, mut requests: mpsc::UnboundedReceiver<SubscriptionRequest>) {
+        let mut batch = Vec::new();
+        loop {
+            let received = requests.recv_many(&mut batch, MAX_REQUESTS_PER_BATCH);
+            if self.unsettled.is_empty() {
+                if received.await == 0 {
+                    return;
+                }
+            } else if let Ok(0) = tokio::time::timeout(RETRY_AFTER, received).await {
+                // A failed command is retried with the next requests, or after a while without any.
+                return;
+            }
+            self.settle(std::mem::take(&mut batch)).await;
+        }
+    }
+
+    /// Count the requests in order, bring the subscriptions in line with one command each way, and answer.
+    async fn settle(&mut self, batch: Vec<SubscriptionRequest>) {
+        for request in &batch {
+            for topic in &request.topics {
+                match request.change {
+                    Change::Listen => *self.listeners.entry(topic.clone()).or_insert(0) += 1,
+                    Change::Unlisten => {
+                        if let Some(n) = self.listeners.get_mut(topic) {
+                            *n -= 1;
+                            if *n == 0 {
+                                self.listeners.remove(topic);
+                            }
+                        }
+                    }
+                }
+                self.unsettled.insert(topic.clone());
+            }
+        }
+        let (mut subscribe, mut unsubscribe) = (Vec::new(), Vec::new());
+        for topic in self.unsettled.drain() {
+            match (self.listeners.contains_key(&topic), self.subscribed.contains(&topic)) {
+                (true, false) => subscribe.push(topic),
+                (false, true) => unsubscribe.push(topic),
+                _ => {}
+            }
+        }
+        let unsubscribe_error = self.command(Change::Unlisten, &unsubscribe).await.err();
+        let subscribe_error = self.command(Change::Listen, &subscribe).await.err();
+        match &unsubscribe_error {
+            None => {
+                for topic in &unsubscribe {
+                    self.subscribed.remove(topic);
+                }
+            }
+            Some(e) => {
+                tracing::warn!(error = %e, channels = unsubscribe.len(), "bus unsubscribe failed; retrying later");
+                self.unsettled.extend(unsubscribe.iter().cloned());
+            }
+        }
+        match &subscribe_error {
+            None => self.subscribed.extend(subscribe.iter().cloned()),
+            Some(e) => {
+                tracing::warn!(error = %e, channels = subscribe.len(), "bus subscribe failed; retrying later");
+                self.unsettled.extend(subscribe.iter().cloned());
+            }
+        }
+        for request in batch {
+            let (failed, error) = match request.change {
+                Change::Listen => (&subscribe, &subscribe_error),
+                Change::Unlisten => (&unsubscribe, &unsubscribe_error),
+            };
+            let outcome = match error {
+                Some(e) if request.topics.iter().any(|t| failed.contains(t)) => Err(e.clone()),
+                _ => Ok(()),
+            };
+            // A caller that stopped waiting does not need its answer.
+            let _ = request.done.send(outcome);
+        }
+    }
+
+    async fn command(&mut self, change: Change, topics: &[Topic]) -> Result<()> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        let channels: Vec<String> = topics.iter().map(|t| self.keys.channel(t)).collect();
+        let sent = match change {
+            Change::Listen => self.conn.subscribe(channels).await,
+            Change::Unlisten => self.conn.unsubscribe(channels).await,
+        };
+        sent.map_err(unavailable)
+    }
+}
+
 #[async_trait]
 impl Bus for RedisBus {
     async fn publish(&self, message: BusMessage) -> Result<()> {
@@ -81,31 +220,12 @@ impl Bus for RedisBus {
         Ok(())
     }
 
-    async fn listen(&self, topic: Topic) -> Result<()> {
-        // The lock is held across the command, so a SUBSCRIBE and an UNSUBSCRIBE of one topic never cross.
-        let mut guard = self.subscriber.lock().await;
-        let (conn, counts) = &mut *guard;
-        let n = counts.entry(topic.clone()).or_insert(0);
-        *n += 1;
-        if *n == 1 {
-            if let Err(e) = conn.subscribe(self.keys.channel(&topic)).await {
-                counts.remove(&topic);
-                return Err(unavailable(e));
-            }
-        }
-        Ok(())
+    async fn listen_many(&self, topics: Vec<Topic>) -> Result<()> {
+        self.request(Change::Listen, topics).await
     }
 
-    async fn unlisten(&self, topic: Topic) -> Result<()> {
-        let mut guard = self.subscriber.lock().await;
-        let (conn, counts) = &mut *guard;
-        let Some(n) = counts.get_mut(&topic) else { return Ok(()) };
-        *n = n.saturating_sub(1);
-        if *n == 0 {
-            counts.remove(&topic);
-            conn.unsubscribe(self.keys.channel(&topic)).await.map_err(unavailable)?;
-        }
-        Ok(())
+    async fn unlisten_many(&self, topics: Vec<Topic>) -> Result<()> {
+        self.request(Change::Unlisten, topics).await
     }
 
     fn set_handler(&self, handler: BusHandler) {

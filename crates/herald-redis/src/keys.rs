@@ -38,6 +38,11 @@ impl Keys {
         format!("{}:node:{{{}}}:reaper", self.prefix, node)
     }
 
+    /// Left by the reaper of a node, for the node to find if it comes back.
+    pub fn tombstone(&self, node: &NodeId) -> String {
+        format!("{}:node:{{{}}}:taken-over", self.prefix, node)
+    }
+
     /// The pub/sub channel of a topic.
     pub fn channel(&self, topic: &herald_core::bus::Topic) -> String {
         use herald_core::bus::Topic;

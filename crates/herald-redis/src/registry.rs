@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use herald_core::presence::{ConnectionSource, PresenceChange, Transition, UserPresence};
-use herald_core::registry::{PresenceRegistry, UserTransition};
+use herald_core::registry::{NodeLiveness, PresenceRegistry, UserTransition};
 use herald_core::{AppId, Error, Millis, NodeId, Result, UserId};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -28,8 +28,11 @@ use crate::{RedisOptions, unavailable};
 
 /// Most compare-and-set attempts on one user before giving up (each loses only to a concurrent change).
 const MAX_ATTEMPTS: usize = 64;
-/// How long a reaper holds a dead node before another survivor may take over (if the first one died too).
+/// How long a reaper may hold a dead node before another survivor may take over (if the first one died too). The
+/// lock is released as soon as the reaping is done, so a node that comes back and dies again is reaped at once.
 const REAP_LOCK_MS: u64 = 60_000;
+/// How long a reaped node's tombstone waits for the node to come back and learn that it was taken over.
+const TOMBSTONE_SECS: u64 = 7 * 24 * 3600;
 
 /// Replace KEYS[1] by ARGV[3] (or delete it when ARGV[3] is empty) only if it still holds ARGV[2]
 /// (or is absent, when ARGV[1] is "0").
@@ -128,7 +131,13 @@ impl RedisRegistry {
     }
 
     /// Add the user to the deadline index (never raising an earlier deadline) and to the node sets it is new in.
-    async fn index(&self, member: &str, deadline: Option<Millis>, nodes: &BTreeSet<NodeId>, known: &BTreeSet<NodeId>) -> Result<()> {
+    async fn index(
+        &self,
+        member: &str,
+        deadline: Option<Millis>,
+        nodes: &BTreeSet<NodeId>,
+        known: &BTreeSet<NodeId>,
+    ) -> Result<()> {
         let mut pipe = redis::pipe();
         if let Some(d) = deadline {
             pipe.cmd("ZADD").arg(self.keys.deadlines()).arg("LT").arg(d).arg(member).ignore();
@@ -155,7 +164,14 @@ impl RedisRegistry {
 
     /// After expiring a user found at `score`, move its index entry to its real next deadline (if nobody moved it
     /// meanwhile), then make sure a deadline set concurrently is indexed.
-    async fn reindex_deadline(&self, app: &AppId, user: &UserId, member: &str, score: f64, next: Option<Millis>) -> Result<()> {
+    async fn reindex_deadline(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        member: &str,
+        score: f64,
+        next: Option<Millis>,
+    ) -> Result<()> {
         let next_arg = next.map(|d| d.to_string()).unwrap_or_default();
         let _: i64 = self
             .rescore
@@ -190,8 +206,12 @@ impl RedisRegistry {
             let applied = self.update(&app, &user, PresenceChange::RemoveNode(node.clone()), now).await?;
             out.push(UserTransition { app, user, transition: applied.transition });
         }
+        // Forget the node, leave it a tombstone that its next heartbeat finds (should it come back), and release
+        // the lock.
         let mut pipe = redis::pipe();
         pipe.del(&set).ignore().zrem(self.keys.nodes(), node.as_str()).ignore();
+        pipe.cmd("SET").arg(self.keys.tombstone(node)).arg(now).arg("EX").arg(TOMBSTONE_SECS).ignore();
+        pipe.del(self.keys.reaper(node)).ignore();
         pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(unavailable)?;
         tracing::info!(node = %node, users = out.len(), "reaped a dead node");
         Ok(out)
@@ -201,7 +221,9 @@ impl RedisRegistry {
 fn decode(raw: Option<&str>) -> Result<UserPresence> {
     match raw {
         None => Ok(UserPresence::default()),
-        Some(s) => serde_json::from_str(s).map_err(|e| Error::unavailable(format!("stored presence is unreadable: {e}"))),
+        Some(s) => {
+            serde_json::from_str(s).map_err(|e| Error::unavailable(format!("stored presence is unreadable: {e}")))
+        }
     }
 }
 
@@ -249,9 +271,13 @@ impl PresenceRegistry for RedisRegistry {
         Ok(out)
     }
 
-    async fn node_heartbeat(&self, node: &NodeId, until: Millis) -> Result<()> {
-        let _: i64 = self.conn.clone().zadd(self.keys.nodes(), node.as_str(), until).await.map_err(unavailable)?;
-        Ok(())
+    async fn node_heartbeat(&self, node: &NodeId, until: Millis) -> Result<NodeLiveness> {
+        // Two keys in two slots, so two commands: a reaper that finishes between them leaves its tombstone for the
+        // next heartbeat to find.
+        let mut pipe = redis::pipe();
+        pipe.zadd(self.keys.nodes(), node.as_str(), until).ignore().del(self.keys.tombstone(node));
+        let (tombstones,): (i64,) = pipe.query_async(&mut self.conn.clone()).await.map_err(unavailable)?;
+        Ok(if tombstones == 0 { NodeLiveness::Alive } else { NodeLiveness::TakenOver })
     }
 
     async fn reap_dead_nodes(&self, now: Millis) -> Result<Vec<UserTransition>> {

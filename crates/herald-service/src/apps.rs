@@ -1,9 +1,10 @@
-//! The apps this node serves, indexed by each credential a request can present.
+//! The apps this node serves, by ID and by native API key. Each API dialect keeps its own index of the credentials
+//! its requests present.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use herald_core::{App, AppId};
+use herald_core::{App, AppId, Error, Result};
 use sha2::{Digest, Sha256};
 
 /// Immutable after start-up: apps come from configuration (or, in cluster mode, the shared database).
@@ -12,25 +13,25 @@ pub struct AppDirectory {
     by_id: HashMap<AppId, Arc<App>>,
     /// Keyed by the SHA-256 of the API key, so the lookup does not compare secrets byte by byte.
     by_api_key: HashMap<[u8; 32], Arc<App>>,
-    by_rongcloud_key: HashMap<String, Arc<App>>,
-    by_tencent_sdkappid: HashMap<u64, Arc<App>>,
 }
 
 impl AppDirectory {
-    pub fn new(apps: impl IntoIterator<Item = App>) -> Self {
+    /// Index the apps. Two apps with one ID or one API key would make requests land in the wrong tenant, so either
+    /// is refused, naming both.
+    pub fn new(apps: impl IntoIterator<Item = App>) -> Result<Self> {
         let mut dir = Self::default();
         for app in apps {
             let app = Arc::new(app);
-            dir.by_api_key.insert(digest(&app.api_key), app.clone());
-            if let Some(rc) = &app.rongcloud {
-                dir.by_rongcloud_key.insert(rc.app_key.clone(), app.clone());
+            if dir.by_id.contains_key(&app.app_id) {
+                return Err(Error::invalid("app_id", format!("app {} is configured twice", app.app_id)));
             }
-            if let Some(tc) = &app.tencent {
-                dir.by_tencent_sdkappid.insert(tc.sdkappid, app.clone());
+            if let Some(other) = dir.by_api_key.insert(digest(&app.api_key), app.clone()) {
+                let why = format!("apps {} and {} have the same API key", other.app_id, app.app_id);
+                return Err(Error::invalid("api_key", why));
             }
             dir.by_id.insert(app.app_id.clone(), app);
         }
-        dir
+        Ok(dir)
     }
 
     pub fn get(&self, id: &AppId) -> Option<&Arc<App>> {
@@ -39,14 +40,6 @@ impl AppDirectory {
 
     pub fn by_api_key(&self, key: &str) -> Option<&Arc<App>> {
         self.by_api_key.get(&digest(key))
-    }
-
-    pub fn by_rongcloud_key(&self, key: &str) -> Option<&Arc<App>> {
-        self.by_rongcloud_key.get(key)
-    }
-
-    pub fn by_tencent_sdkappid(&self, sdkappid: u64) -> Option<&Arc<App>> {
-        self.by_tencent_sdkappid.get(&sdkappid)
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Arc<App>> {

@@ -11,6 +11,7 @@ mod gateway;
 mod hub;
 mod ordering;
 mod presence;
+mod sessions;
 mod subscriptions;
 mod users;
 
@@ -23,12 +24,15 @@ use herald_core::registry::PresenceRegistry;
 use herald_core::store::Store;
 use herald_core::{Millis, NodeId};
 use parking_lot::RwLock;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use apps::AppDirectory;
 pub use events::EventSink;
-pub use gateway::{ClientConnection, Outbound};
+pub use gateway::{ClientConnection, Closing, Outbound};
 pub use presence::PresenceReport;
-pub use subscriptions::{SubscribeResult, SubscriptionPage};
+pub use sessions::{MultiLogin, SessionHolder};
+pub use subscriptions::{SubscribeResult, SubscriptionPage, UnknownTargets, UnsubscribeResult};
 pub use users::RegisterResult;
 
 /// Tunables of the service layer.
@@ -40,6 +44,8 @@ pub struct ServiceConfig {
     pub heartbeat_timeout: Duration,
     /// Outgoing frames a connection may have queued before it is dropped as a slow consumer.
     pub send_queue: usize,
+    /// Longest a write to a client may block (the client stopped reading) before the connection is dropped.
+    pub write_timeout: Duration,
     /// How often due leases (lingering closes, reported TTLs) are expired.
     pub sweep_interval: Duration,
     /// How long this node's liveness lasts without a heartbeat (cluster mode).
@@ -52,6 +58,7 @@ impl Default for ServiceConfig {
             grace: Duration::from_secs(3),
             heartbeat_timeout: Duration::from_secs(60),
             send_queue: 1024,
+            write_timeout: Duration::from_secs(10),
             sweep_interval: Duration::from_millis(100),
             node_ttl: Duration::from_secs(30),
         }
@@ -67,7 +74,7 @@ pub struct Backends {
 
 /// The running service of one node.
 pub struct Herald {
-    pub store: Arc<dyn Store>,
+    store: Arc<dyn Store>,
     registry: Arc<dyn PresenceRegistry>,
     bus: Arc<dyn Bus>,
     pub apps: AppDirectory,
@@ -77,12 +84,22 @@ pub struct Herald {
     sinks: RwLock<Vec<Arc<dyn EventSink>>>,
     connection_seq: AtomicU64,
     user_order: ordering::UserOrder,
+    /// Everything the service runs in the background, so that stopping it can wait for all of it.
+    work: TaskTracker,
+    stop: CancellationToken,
 }
 
 impl Herald {
     /// Assemble the service. The bus handler is installed here, so no message is missed.
     pub fn new(backends: Backends, apps: AppDirectory, config: ServiceConfig, node: NodeId) -> Arc<Self> {
-        let hub = Arc::new(hub::Hub::new(backends.bus.clone()));
+        let work = TaskTracker::new();
+        let hub = Arc::new(hub::Hub::new(
+            node.clone(),
+            backends.bus.clone(),
+            backends.store.clone(),
+            backends.registry.clone(),
+            work.clone(),
+        ));
         let handler_hub = hub.clone();
         backends.bus.set_handler(Arc::new(move |message| handler_hub.on_bus_message(message)));
         Arc::new(Self {
@@ -96,6 +113,8 @@ impl Herald {
             sinks: RwLock::new(Vec::new()),
             connection_seq: AtomicU64::new(0),
             user_order: ordering::UserOrder::new(),
+            work,
+            stop: CancellationToken::new(),
         })
     }
 
@@ -111,8 +130,5 @@ impl Herald {
 
 /// Now, in the domain's unit.
 pub fn now_millis() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Millis).unwrap_or(0)
 }

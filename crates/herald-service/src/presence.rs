@@ -20,8 +20,17 @@ pub enum PresenceReport {
 }
 
 impl Herald {
-    /// The presence of each user, in input order; `None` for users not registered in the app.
-    pub async fn presences(&self, app: &AppId, users: &[UserId]) -> Result<Vec<Option<Presence>>> {
+    /// The presence of each user, in input order; `None` for users not registered in the app. A call made on
+    /// behalf of a user needs that user registered.
+    pub async fn presences(
+        &self,
+        app: &AppId,
+        on_behalf_of: Option<&UserId>,
+        users: &[UserId],
+    ) -> Result<Vec<Option<Presence>>> {
+        if let Some(asking) = on_behalf_of {
+            self.require_registered(app, asking).await?;
+        }
         let records: HashMap<UserId, UserRecord> =
             self.store.get_users(app, users).await?.into_iter().map(|r| (r.user_id.clone(), r)).collect();
         let states = self.registry.get(app, users).await?;
@@ -46,7 +55,7 @@ impl Herald {
 
     /// Like [`Herald::presences`], but an unregistered user fails the call.
     pub async fn require_presences(&self, app: &AppId, users: &[UserId]) -> Result<Vec<Presence>> {
-        self.presences(app, users)
+        self.presences(app, None, users)
             .await?
             .into_iter()
             .zip(users)
@@ -56,7 +65,7 @@ impl Herald {
 
     /// Apply the app server's report about a user and return the user's presence after it.
     pub async fn report_presence(&self, app: &AppId, user: &UserId, report: PresenceReport) -> Result<Presence> {
-        self.require_users(app, std::slice::from_ref(user)).await?;
+        self.require_registered(app, user).await?;
         let change = match report {
             PresenceReport::Online { platform, ttl, background } => {
                 PresenceChange::Report { platform, ttl: ttl.as_millis() as Millis, background, node: self.node.clone() }
@@ -68,8 +77,21 @@ impl Herald {
         Ok(out.remove(0))
     }
 
-    /// Close a user's connections (on one platform, or all) on every node; returns how many records went.
+    /// Close a registered user's connections (on one platform, or all) on every node; returns how many records
+    /// went.
     pub async fn kick(&self, app: &AppId, user: &UserId, platform: Option<Platform>, reason: &str) -> Result<usize> {
+        self.require_registered(app, user).await?;
+        self.close_connections(app, user, platform, reason).await
+    }
+
+    /// Take a user's connections offline at once and tell the nodes holding them to close their sockets.
+    pub(crate) async fn close_connections(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        platform: Option<Platform>,
+        reason: &str,
+    ) -> Result<usize> {
         let t = self.change_presence(app, user, PresenceChange::Kick { platform }).await?;
         let message = BusMessage::Control {
             app: app.clone(),

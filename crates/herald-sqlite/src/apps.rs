@@ -28,9 +28,8 @@ impl AppStore for SqliteStore {
         let stored: String = self
             .write(move |c| {
                 c.execute("INSERT OR IGNORE INTO apps (app_id, body) VALUES (?1, ?2)", params![id.as_str(), body])?;
-                let stored = c
-                    .query_row("SELECT body FROM apps WHERE app_id = ?1", [id.as_str()], |r| r.get(0))
-                    .optional()?;
+                let stored =
+                    c.query_row("SELECT body FROM apps WHERE app_id = ?1", [id.as_str()], |r| r.get(0)).optional()?;
                 Ok(stored.unwrap_or_default())
             })
             .await?;

@@ -154,9 +154,13 @@ impl SqliteStore {
     }
 }
 
+/// Run one job in its own savepoint. A job that panics is rolled back and fails alone: the writer thread serves
+/// every other write, so it must outlive any one of them.
 fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> JobResult<R>) -> JobResult<R> {
     conn.execute_batch("SAVEPOINT job")?;
-    match f(conn) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(Fail::Domain(Error::unavailable("a store write failed unexpectedly"))));
+    match outcome {
         Ok(r) => {
             conn.execute_batch("RELEASE job")?;
             Ok(r)
@@ -165,5 +169,28 @@ fn in_savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> JobResult<R
             conn.execute_batch("ROLLBACK TO job; RELEASE job")?;
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone_and_the_writer_lives_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir.path().join("h.db"), Durability::Normal).unwrap();
+        let failed = store
+            .write(|c| -> JobResult<()> {
+                c.execute_batch("CREATE TABLE scratch (x INTEGER)")?;
+                panic!("a bug in a write job");
+            })
+            .await;
+        assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
+        let tables: i64 = store
+            .write(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'scratch'", [], |r| r.get(0))?))
+            .await
+            .expect("the writer still answers");
+        assert_eq!(tables, 0, "the panicking job was rolled back");
     }
 }

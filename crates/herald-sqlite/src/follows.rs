@@ -28,8 +28,7 @@ impl FollowStore for SqliteStore {
 
     async fn unfollow(&self, app: &AppId, follower: &UserId, followees: &[UserId]) -> Result<Vec<bool>> {
         let (app, follower, followees) = (app.clone(), follower.clone(), followees.to_vec());
-        self.write(move |c| followees.iter().map(|followee| unfollow_one(c, &app, &follower, followee)).collect())
-            .await
+        self.write(move |c| followees.iter().map(|followee| unfollow_one(c, &app, &follower, followee)).collect()).await
     }
 
     async fn follow_page(
@@ -74,7 +73,10 @@ impl FollowStore for SqliteStore {
                     |r| Ok(FollowEdge { user_id: user_col(r, 0)?, since: r.get(1)? }),
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Page::from_overfetch(rows, page.limit, |e: &FollowEdge| CursorKey { time: e.since, user: e.user_id.clone() }))
+            Ok(Page::from_overfetch(rows, page.limit, |e: &FollowEdge| CursorKey {
+                time: e.since,
+                user: e.user_id.clone(),
+            }))
         })
         .await
     }
@@ -111,7 +113,11 @@ fn counts(c: &Connection, app: &AppId, user: &UserId) -> JobResult<FollowCounts>
     let row = c
         .prepare_cached("SELECT fans, following, mutual FROM follow_counts WHERE app = ?1 AND user_id = ?2")?
         .query_row(params![app.as_str(), user.as_str()], |r| {
-            Ok(FollowCounts { fans: r.get::<_, i64>(0)? as u64, following: r.get::<_, i64>(1)? as u64, mutual: r.get::<_, i64>(2)? as u64 })
+            Ok(FollowCounts {
+                fans: r.get::<_, i64>(0)? as u64,
+                following: r.get::<_, i64>(1)? as u64,
+                mutual: r.get::<_, i64>(2)? as u64,
+            })
         })
         .optional()?;
     Ok(row.unwrap_or_default())
@@ -126,7 +132,14 @@ fn bump(c: &Connection, app: &AppId, user: &UserId, column: &str, delta: i64) ->
     Ok(())
 }
 
-fn follow_one(c: &Connection, app: &AppId, follower: &UserId, followee: &UserId, now: Millis, max: u32) -> JobResult<FollowResult> {
+fn follow_one(
+    c: &Connection,
+    app: &AppId,
+    follower: &UserId,
+    followee: &UserId,
+    now: Millis,
+    max: u32,
+) -> JobResult<FollowResult> {
     if follower == followee {
         return Ok(Err(Error::SelfFollow));
     }

@@ -30,3 +30,15 @@ impl SqliteStore {
         conn::open(path, durability)
     }
 }
+
+/// Whether the database at `path` holds Herald's schema; a file that does not exist does not. Committed data may
+/// still sit in the write-ahead log beside an empty-looking file, so this asks SQLite rather than the file size.
+pub fn has_schema(path: &Path) -> herald_core::Result<bool> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    let read = || -> rusqlite::Result<i64> {
+        rusqlite::Connection::open(path)?.query_row("PRAGMA user_version", [], |r| r.get(0))
+    };
+    read().map(|version| version > 0).map_err(|e| herald_core::Error::unavailable(format!("sqlite: {e}")))
+}

@@ -153,7 +153,12 @@ impl SqliteStore {
     }
 }
 
-fn subscribe(c: &Connection, app: &AppId, req: &SubscribeRequest, limits: SubscriptionLimits) -> JobResult<SubscribeOutcome> {
+fn subscribe(
+    c: &Connection,
+    app: &AppId,
+    req: &SubscribeRequest,
+    limits: SubscriptionLimits,
+) -> JobResult<SubscribeOutcome> {
     let kind = req.kind.code();
     let is_live = |target: &UserId| -> rusqlite::Result<bool> {
         c.prepare_cached(

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
-use herald_core::store::{NewUser, UserRecord, UserStore};
-use herald_core::{AppId, Millis, Result, UserId};
+use herald_core::store::{NewUser, RegisterMode, UserRecord, UserStore};
+use herald_core::{AppId, Error, Millis, Result, UserId};
 use std::rc::Rc;
 
 use rusqlite::types::Value;
@@ -18,16 +18,26 @@ pub(crate) fn user_col(row: &Row<'_>, idx: usize) -> rusqlite::Result<UserId> {
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn register_users(&self, app: &AppId, users: &[NewUser], now: Millis) -> Result<Vec<bool>> {
+    async fn register_users(
+        &self,
+        app: &AppId,
+        users: &[NewUser],
+        now: Millis,
+        mode: RegisterMode,
+    ) -> Result<Vec<bool>> {
         let (app, users) = (app.clone(), users.to_vec());
+        // The job runs in its own savepoint, so failing it part-way creates nobody.
         self.write(move |c| {
             let mut stmt = c.prepare_cached(
                 "INSERT OR IGNORE INTO users (app, user_id, nickname, face_url, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             let mut created = Vec::with_capacity(users.len());
             for u in &users {
-                let n = stmt.execute(params![app.as_str(), u.user_id.as_str(), u.nickname, u.face_url, now])?;
-                created.push(n == 1);
+                let new = stmt.execute(params![app.as_str(), u.user_id.as_str(), u.nickname, u.face_url, now])? == 1;
+                if !new && mode == RegisterMode::AllNew {
+                    return Err(Error::AlreadyRegistered(u.user_id.clone()).into());
+                }
+                created.push(new);
             }
             Ok(created)
         })
@@ -66,8 +76,11 @@ impl UserStore for SqliteStore {
     async fn record_last_seen(&self, app: &AppId, user: &UserId, at: Millis) -> Result<()> {
         let (app, user) = (app.clone(), user.clone());
         self.write(move |c| {
-            c.prepare_cached("UPDATE users SET last_seen = ?3 WHERE app = ?1 AND user_id = ?2")?
-                .execute(params![app.as_str(), user.as_str(), at])?;
+            c.prepare_cached("UPDATE users SET last_seen = ?3 WHERE app = ?1 AND user_id = ?2")?.execute(params![
+                app.as_str(),
+                user.as_str(),
+                at
+            ])?;
             Ok(())
         })
         .await

@@ -18,7 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server. With no configuration it stores everything in ./herald-data and listens on 127.0.0.1:7400.
     Serve(ServeArgs),
-    /// Mint a client token for a user (for testing and for app servers that cannot call the API).
+    /// Print a client token for a registered user (for testing and for app servers that cannot call the API).
+    /// Reads the installation that `serve` with the same --data (or --database-url) uses; prints only the token.
     Token(TokenArgs),
 }
 
@@ -53,8 +54,8 @@ pub struct ServeArgs {
     /// Prefix of every Redis key and channel, so several clusters can share one Redis. Default "herald".
     #[arg(long, env = "HERALD_REDIS_PREFIX")]
     pub redis_prefix: Option<String>,
-    /// Seconds a node stays alive in the others' eyes without a heartbeat; after that a survivor takes its
-    /// connections offline. Default 30.
+    /// Seconds a node stays alive in the others' eyes without a heartbeat (it sends one every third of this);
+    /// after that a survivor, looking as often, takes its connections offline: within 4/3 of it. Default 30.
     #[arg(long, env = "HERALD_NODE_TTL_SECS")]
     pub node_ttl_secs: Option<f64>,
     /// Log filter (tracing's EnvFilter syntax), e.g. "info" or "herald=debug".
@@ -69,7 +70,7 @@ pub struct TokenArgs {
     /// The app the token is for.
     #[arg(long, default_value = "default")]
     pub app: String,
-    /// The user the token is for (must be registered to connect). With --tencent, defaults to the administrator.
+    /// The user the token is for; it must be registered. With --tencent, defaults to the administrator.
     #[arg(long, required_unless_present = "tencent")]
     pub user: Option<String>,
     /// Print a Tencent Cloud Chat UserSig (signed with the app's Tencent secret key) instead of a native token.
@@ -81,4 +82,8 @@ pub struct TokenArgs {
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 86_400)]
     pub ttl: i64,
+    /// Create the data folder, the database and the default app when they do not exist yet, as a first `serve`
+    /// does (the new credentials go to stderr). Without it, a data folder that does not exist is an error.
+    #[arg(long)]
+    pub init: bool,
 }

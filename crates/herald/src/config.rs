@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use herald_core::app::Webhooks;
-use herald_core::{App, AppLimits};
+use herald_core::App;
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::cli::ServeArgs;
 
@@ -30,8 +30,9 @@ pub struct FileConfig {
     pub presence: PresenceSection,
     pub http: HttpSection,
     pub storage: StorageSection,
-    /// Limits and webhooks of the generated `default` app (ignored when `apps` is given).
-    pub default_app: DefaultAppSection,
+    /// Settings of the generated `default` app (`limits`, `webhooks`, `dialects`), laid over its credentials;
+    /// ignored when `apps` is given.
+    pub default_app: Map<String, Value>,
     /// Apps with their full credentials. When present, no `default` app is generated.
     pub apps: Vec<App>,
 }
@@ -42,6 +43,7 @@ pub struct PresenceSection {
     pub grace_secs: Option<f64>,
     pub heartbeat_timeout_secs: Option<f64>,
     pub send_queue: Option<usize>,
+    pub write_timeout_secs: Option<f64>,
     pub sweep_interval_ms: Option<u64>,
     pub node_ttl_secs: Option<f64>,
 }
@@ -60,13 +62,6 @@ pub struct StorageSection {
     pub sqlite_sync: Option<String>,
 }
 
-#[derive(Deserialize, Default, Debug, Clone)]
-#[serde(default, deny_unknown_fields)]
-pub struct DefaultAppSection {
-    pub limits: AppLimits,
-    pub webhooks: Webhooks,
-}
-
 /// Everything start-up needs, resolved.
 #[derive(Debug)]
 pub struct Config {
@@ -80,7 +75,7 @@ pub struct Config {
     pub database: Option<herald_postgres::PostgresOptions>,
     /// Where presence and the bus live: this process, or a shared Redis.
     pub redis: Option<herald_redis::RedisOptions>,
-    pub default_app: DefaultAppSection,
+    pub default_app: Map<String, Value>,
     pub apps: Vec<App>,
 }
 
@@ -88,7 +83,8 @@ impl Config {
     pub fn load(args: &ServeArgs) -> anyhow::Result<Self> {
         let file = read_file(args.config.as_deref())?;
         let listen = args.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen: SocketAddr = listen.parse().with_context(|| format!("listen address {listen:?} is not HOST:PORT"))?;
+        let listen: SocketAddr =
+            listen.parse().with_context(|| format!("listen address {listen:?} is not HOST:PORT"))?;
         let mut service = herald_service::ServiceConfig::default();
         if let Some(s) = args.grace_secs.or(file.presence.grace_secs) {
             service.grace = secs(s, "grace_secs")?;
@@ -101,6 +97,12 @@ impl Config {
         }
         if let Some(n) = file.presence.send_queue {
             service.send_queue = n.max(1);
+        }
+        if let Some(s) = file.presence.write_timeout_secs {
+            service.write_timeout = secs(s, "write_timeout_secs")?;
+            if service.write_timeout.is_zero() {
+                bail!("write_timeout_secs must be positive");
+            }
         }
         if let Some(ms) = file.presence.sweep_interval_ms {
             service.sweep_interval = Duration::from_millis(ms.max(1));

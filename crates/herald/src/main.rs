@@ -5,6 +5,7 @@ mod config;
 mod credentials;
 mod startup;
 mod telemetry;
+mod token;
 
 use clap::Parser;
 
@@ -17,12 +18,15 @@ fn main() -> anyhow::Result<()> {
             let config = config::Config::load(&args)?;
             telemetry::init(&config.log);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(startup::serve(config))
+            runtime.block_on(async {
+                let app = startup::Application::build(config).await?;
+                app.run_until_stopped(startup::shutdown_signal()).await
+            })
         }
         Command::Token(args) => {
             let config = config::Config::load(&args.server)?;
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let token = runtime.block_on(startup::mint_token(&config, &args))?;
+            let token = runtime.block_on(token::mint(&config, &args))?;
             println!("{token}");
             Ok(())
         }

@@ -1,48 +1,108 @@
 //! Start-up: open the backends, resolve the apps, start the service and serve HTTP until a shutdown signal.
 
+use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use axum::Router;
 use herald_core::bus::Bus;
 use herald_core::registry::PresenceRegistry;
 use herald_core::store::Store;
-use herald_core::{App, AppId, NodeId, Platform, UserId};
+use herald_core::{App, NodeId};
+use herald_http::{RetryPolicy, WebhookDispatcher};
 use herald_memory::{MemoryBus, MemoryRegistry};
-use herald_service::{AppDirectory, Backends, Herald};
 use herald_postgres::PostgresStore;
 use herald_redis::{RedisBus, RedisRegistry};
+use herald_service::{AppDirectory, Backends, Herald};
 use herald_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
-use crate::cli::TokenArgs;
 use crate::config::Config;
 use crate::credentials::Credentials;
 
-const DATABASE_FILE: &str = "herald.db";
+pub(crate) const DATABASE_FILE: &str = "herald.db";
+const LOCK_FILE: &str = "herald.lock";
 
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
-    let apps = resolve_apps(&config, store.as_ref()).await?;
-    let (registry, bus) = open_presence(&config).await?;
-    let backends = Backends { store, registry, bus };
-    // A fresh incarnation per start, so a restarted node never owns its previous life's connections.
-    let node = NodeId::new(format!("node-{:016x}", rand::random::<u64>()));
-    let herald_node = node.clone();
-    let herald = Herald::new(backends, AppDirectory::new(apps), config.service.clone(), node);
-    herald.spawn_background();
+/// One node, built and ready to serve: the backends, the service, the HTTP surface and the webhook senders. It owns
+/// every background task, so [`Application::run_until_stopped`] can stop them in order.
+pub struct Application {
+    herald: Arc<Herald>,
+    webhooks: WebhookDispatcher,
+    router: Router,
+    listener: TcpListener,
+    data: PathBuf,
+    cluster: bool,
+    /// Held while the node runs, so no second server uses the same embedded database.
+    _data_lock: Option<std::fs::File>,
+}
 
-    let router = herald_http::router(herald, config.http.clone());
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    // Scripts and tests wait for this line; keep its shape.
-    println!("herald listening on {addr}");
-    tracing::info!(%addr, data = %config.data.display(), node = %herald_node, cluster = config.redis.is_some(), "herald is ready");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
-    Ok(())
+impl Application {
+    /// Open the backends, resolve the apps and wire the service, its event sinks and the routes. Nothing runs yet.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let data_lock = lock_data_folder(&config)?;
+        let store = open_store(&config).await?;
+        let apps = resolve_apps(&config, store.as_ref(), &mut std::io::stdout()).await?;
+        let (registry, bus) = open_presence(&config).await?;
+        let backends = Backends { store, registry, bus };
+        // A fresh incarnation per start, so a restarted node never owns its previous life's connections.
+        let node = NodeId::new(format!("node-{:016x}", rand::random::<u64>()));
+        let herald = Herald::new(backends, AppDirectory::new(apps)?, config.service.clone(), node);
+        let webhooks = WebhookDispatcher::start(RetryPolicy::default());
+        let surface = herald_http::build(herald.clone(), config.http.clone(), &webhooks)?;
+        for sink in surface.event_sinks {
+            herald.add_event_sink(sink);
+        }
+        let router = surface.router;
+        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let cluster = config.redis.is_some();
+        Ok(Self { herald, webhooks, router, listener, data: config.data, cluster, _data_lock: data_lock })
+    }
+
+    /// Serve until `shutdown` resolves, then stop the background work: the service's loops first (they may still
+    /// emit events), then the webhook senders.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let addr = self.listener.local_addr()?;
+        self.herald.start_background();
+        // Scripts and tests wait for this line; keep its shape.
+        println!("herald listening on {addr}");
+        let node = self.herald.node();
+        tracing::info!(%addr, data = %self.data.display(), %node, cluster = self.cluster, "herald is ready");
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        self.herald.stop_background().await;
+        self.webhooks.shutdown().await;
+        served.context("serving HTTP")
+    }
+}
+
+/// With the embedded store, take the data folder's lock: two servers on one database would both accept writes and
+/// split presence between them. Cluster nodes keep nothing there but the credentials file, so they share freely.
+fn lock_data_folder(config: &Config) -> anyhow::Result<Option<std::fs::File>> {
+    if config.database.is_some() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(&config.data).with_context(|| format!("creating {}", config.data.display()))?;
+    let path = config.data.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another herald is already serving the data folder {} (it holds {}): stop it, or give this one its own \
+             --data",
+            config.data.display(),
+            LOCK_FILE
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
 }
 
 /// The store: PostgreSQL when a database URL is configured, else the embedded SQLite file.
-async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     std::fs::create_dir_all(&config.data).with_context(|| format!("creating {}", config.data.display()))?;
     if let Some(options) = &config.database {
         let store = PostgresStore::connect(options).await.context("connecting to PostgreSQL")?;
@@ -68,53 +128,57 @@ async fn open_presence(config: &Config) -> anyhow::Result<(Arc<dyn PresenceRegis
 
 fn open_embedded_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     std::fs::create_dir_all(&config.data).with_context(|| format!("creating {}", config.data.display()))?;
-    let store = SqliteStore::open(&config.data.join(DATABASE_FILE), config.durability)
+    let file = config.data.join(DATABASE_FILE);
+    // Credentials without a database mean the data was lost or moved: starting empty would hide that.
+    if Credentials::read(&config.data)?.is_some() && !herald_sqlite::has_schema(&file)? {
+        bail!(
+            "the data folder {} has {} but its database {} is missing or empty: refusing to start without the data \
+             (restore the database, or remove {} to start a new installation)",
+            config.data.display(),
+            crate::credentials::FILE_NAME,
+            DATABASE_FILE,
+            crate::credentials::FILE_NAME
+        );
+    }
+    let store = SqliteStore::open(&file, config.durability)
         .with_context(|| format!("opening the database in {}", config.data.display()))?;
     Ok(Arc::new(store))
 }
 
-/// The apps to serve: those of the configuration, or the `default` app, generated on first start.
-async fn resolve_apps(config: &Config, store: &dyn Store) -> anyhow::Result<Vec<App>> {
+/// The apps to serve: those of the configuration, or the `default` app, generated on first start. The node that
+/// creates the default app writes its credentials to `announce`.
+pub(crate) async fn resolve_apps(
+    config: &Config,
+    store: &dyn Store,
+    announce: &mut dyn std::io::Write,
+) -> anyhow::Result<Vec<App>> {
     if !config.apps.is_empty() {
         return Ok(config.apps.clone());
     }
     let on_disk = Credentials::read(&config.data)?;
-    let generated = on_disk.is_none();
-    let candidate = on_disk.unwrap_or_else(Credentials::generate).into_app(&config.default_app);
+    let candidate = on_disk.clone().unwrap_or_else(Credentials::generate).app()?;
     // In a shared database the first node's credentials win; every node then writes the same file.
     let stored = store.insert_app_if_absent(&candidate).await?;
-    let credentials = Credentials::of(&stored).context("the stored default app lacks a dialect's credentials")?;
-    let stored_json = serde_json::to_value(&credentials)?;
-    let on_disk_json = Credentials::read(&config.data)?.map(|c| serde_json::to_value(c)).transpose()?;
-    if on_disk_json.as_ref() != Some(&stored_json) {
+    // Generated here and stored, rather than found in the database where another node put it.
+    let generated = on_disk.is_none() && stored.api_key == candidate.api_key;
+    let credentials = Credentials::of(&stored);
+    if on_disk.as_ref() != Some(&credentials) {
         credentials.write(&config.data)?;
     }
     if generated {
-        println!("Created app 'default'. Its credentials (also in {}):", config.data.join(crate::credentials::FILE_NAME).display());
-        println!("{}", serde_json::to_string_pretty(&stored_json)?);
+        writeln!(
+            announce,
+            "Created app 'default'. Its credentials (also in {}):",
+            config.data.join(crate::credentials::FILE_NAME).display()
+        )?;
+        writeln!(announce, "{}", serde_json::to_string_pretty(&credentials.to_json())?)?;
     }
-    // Limits and webhooks always come from the configuration of this start.
-    Ok(vec![App { limits: config.default_app.limits.clone(), webhooks: config.default_app.webhooks.clone(), ..stored }])
+    // Settings (limits, webhooks, dialect settings) always come from the configuration of this start.
+    Ok(vec![credentials.app_with(&config.default_app)?])
 }
 
-pub async fn mint_token(config: &Config, args: &TokenArgs) -> anyhow::Result<String> {
-    let store = open_store(config).await?;
-    let apps = resolve_apps(config, store.as_ref()).await?;
-    let app_id = AppId::parse(args.app.clone())?;
-    let app = apps.iter().find(|a| a.app_id == app_id).with_context(|| format!("no app {app_id}"))?;
-    if args.tencent {
-        let tc = app.tencent.as_ref().with_context(|| format!("app {app_id} has no Tencent credentials"))?;
-        let user = args.user.clone().unwrap_or_else(|| tc.admin_identifier.clone());
-        let now = herald_service::now_millis() / 1000;
-        return Ok(herald_http::tencent::usersig::generate(tc.sdkappid, &tc.secret_key, &user, args.ttl, now, None));
-    }
-    let user = UserId::parse(args.user.clone().unwrap_or_default())?;
-    let platform = args.platform.as_deref().map(Platform::from_name).transpose()?;
-    let (token, _) = herald_http::native::tokens::mint(app, &user, platform, args.ttl)?;
-    Ok(token)
-}
-
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

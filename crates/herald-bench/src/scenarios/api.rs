@@ -10,8 +10,8 @@ use serde_json::json;
 use super::load::{self, CheckBody, MakeRequest};
 use super::redis_ref::{self, pick};
 use crate::api::{Api, SETUP_CONCURRENCY, run_prefix};
-use crate::dialects::{DialectCredentials, rongcloud_headers};
 use crate::cli::{ApiArgs, Target};
+use crate::dialects::{DialectCredentials, rongcloud_headers};
 use crate::report::{Report, Row};
 
 const STARS: usize = 100;
@@ -38,7 +38,8 @@ pub async fn run(target: &Target, args: &ApiArgs) -> anyhow::Result<Report> {
         let api = api.clone();
         async move {
             for u in chunk {
-                api.post("/v1/presence/report", &json!({"user_id": u, "online": true, "platform": "web", "ttl": 3600})).await?;
+                api.post("/v1/presence/report", &json!({"user_id": u, "online": true, "platform": "web", "ttl": 3600}))
+                    .await?;
             }
             anyhow::Ok(())
         }
@@ -79,7 +80,8 @@ pub async fn run(target: &Target, args: &ApiArgs) -> anyhow::Result<Report> {
         report.row(Row::herald(call.clone(), r.ok, r.secs, r.samples.summary(), r.errors));
     }
     if !target.no_redis && calls.iter().any(|c| c == "presence-query") {
-        match redis_ref::mget(&target.redis, &prefix, users, batch, args.concurrency, args.secs, "presence-query").await {
+        match redis_ref::mget(&target.redis, &prefix, users, batch, args.concurrency, args.secs, "presence-query").await
+        {
             Ok(row) => report.row(row),
             Err(e) => report.fact("redis reference", format!("failed: {e:#}")),
         }
@@ -139,7 +141,12 @@ fn dialect_request(
     let base = base.to_owned();
     let tencent_query = |d: &DialectCredentials| {
         let (sdkappid, admin, sig) = d.tencent.clone()?;
-        Some(move |i: u64| format!("sdkappid={sdkappid}&identifier={admin}&usersig={sig}&random={}&contenttype=json", i % 4_000_000_000))
+        Some(move |i: u64| {
+            format!(
+                "sdkappid={sdkappid}&identifier={admin}&usersig={sig}&random={}&contenttype=json",
+                i % 4_000_000_000
+            )
+        })
     };
     Some(match call {
         "openim-status" => {
@@ -188,7 +195,8 @@ fn dialect_request(
         "tencent-query-status" => {
             let query = tencent_query(d)?;
             let make: MakeRequest = Arc::new(move |http, i| {
-                http.post(format!("{base}/v4/openim/query_online_status?{}", query(i))).json(&json!({ "To_Account": some(i) }))
+                http.post(format!("{base}/v4/openim/query_online_status?{}", query(i)))
+                    .json(&json!({ "To_Account": some(i) }))
             });
             (make, body_has(r#""ActionStatus":"OK""#))
         }

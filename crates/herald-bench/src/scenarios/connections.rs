@@ -49,7 +49,8 @@ pub async fn run(target: &Target, args: &ConnectionsArgs) -> anyhow::Result<Repo
     if count.div_ceil(processes) > per_process {
         bail!("{processes} workers of {per_process} connections each cannot open {count}: raise --processes");
     }
-    let sources: Vec<String> = (0..args.source_addrs.max(1)).map(|i| Ipv4Addr::new(127, 0, 0, 2 + i as u8).to_string()).collect();
+    let sources: Vec<String> =
+        (0..args.source_addrs.max(1)).map(|i| Ipv4Addr::new(127, 0, 0, 2 + i as u8).to_string()).collect();
 
     eprintln!("connections: registering {count} users");
     let ids: Vec<String> = (0..count).map(|i| format!("{prefix}-c{i}")).collect();
@@ -124,7 +125,10 @@ pub async fn run(target: &Target, args: &ConnectionsArgs) -> anyhow::Result<Repo
         report.fact("first error", e.clone());
     }
     report.fact("server pid", pid);
-    report.fact("server open-file limit", server::process_nofile(pid).map(|n| n.to_string()).unwrap_or_else(|| "?".into()));
+    report.fact(
+        "server open-file limit",
+        server::process_nofile(pid).map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
+    );
     report.fact("server socket descriptors while held", server_conns_fd);
     report.fact("client processes", processes as u64);
     report.fact("client open-file limit per process", worker_nofile.first().copied().unwrap_or(own_nofile));
@@ -163,7 +167,9 @@ impl Worker {
 fn count_socket_fds(pid: u32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|fds| {
-            fds.flatten().filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))).count() as u64
+            fds.flatten()
+                .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")))
+                .count() as u64
         })
         .unwrap_or(0)
 }

@@ -52,8 +52,11 @@ pub async fn run(target: &Target, args: &FanoutArgs) -> anyhow::Result<Report> {
     let all: Vec<String> = subscribers.iter().chain(&targets).chain(&probes).cloned().collect();
     api.register(&all).await?;
     eprintln!("fanout: subscribing ({n} subscribers x {k} targets)");
-    let mut pairs: Vec<(String, Vec<String>)> =
-        subscribers.iter().enumerate().map(|(i, s)| (s.clone(), watched(i).map(|j| targets[j].clone()).collect())).collect();
+    let mut pairs: Vec<(String, Vec<String>)> = subscribers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.clone(), watched(i).map(|j| targets[j].clone()).collect()))
+        .collect();
     pairs.extend(probes.iter().zip(&targets).map(|(p, t)| (p.clone(), vec![t.clone()])));
     api.subscribe_all(pairs).await?;
     eprintln!("fanout: minting tokens");
@@ -78,7 +81,8 @@ pub async fn run(target: &Target, args: &FanoutArgs) -> anyhow::Result<Report> {
         .await
         .context("connecting probes")?;
 
-    let index: Arc<HashMap<String, usize>> = Arc::new(targets.iter().enumerate().map(|(j, t)| (t.clone(), j)).collect());
+    let index: Arc<HashMap<String, usize>> =
+        Arc::new(targets.iter().enumerate().map(|(j, t)| (t.clone(), j)).collect());
     let progress = Arc::new(Progress::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let started = Instant::now();
@@ -137,7 +141,13 @@ pub async fn run(target: &Target, args: &FanoutArgs) -> anyhow::Result<Report> {
 
     let mut report = Report::new("fanout");
     report.row(Row::herald(HERALD_ROW, received, window, latency.summary(), lost + duplicated));
-    report.row(Row::herald("target connect -> probe receipt", roundtrip.len() as u64, changes_secs, roundtrip.summary(), 0));
+    report.row(Row::herald(
+        "target connect -> probe receipt",
+        roundtrip.len() as u64,
+        changes_secs,
+        roundtrip.summary(),
+        0,
+    ));
     report.fact("subscribers", n as u64);
     report.fact("targets", m as u64);
     report.fact("targets per subscriber", k as u64);
@@ -154,8 +164,9 @@ pub async fn run(target: &Target, args: &FanoutArgs) -> anyhow::Result<Report> {
         report.fact("target errors", target_errors.join("; "));
     }
     if !target.no_redis {
-        let reference = redis_ref::fanout(&target.redis, &prefix, n.min(args.redis_subscribers).max(1), n, m, k, 2 * args.cycles)
-            .await;
+        let reference =
+            redis_ref::fanout(&target.redis, &prefix, n.min(args.redis_subscribers).max(1), n, m, k, 2 * args.cycles)
+                .await;
         match reference {
             Ok(row) => report.row(row),
             Err(e) => report.fact("redis reference", format!("failed: {e:#}")),
@@ -193,7 +204,8 @@ async fn receive(
     started: Instant,
     mut stop: watch::Receiver<bool>,
 ) -> Tally {
-    let mut tally = Tally { counts: vec![[0; 2]; targets], repeats: 0, closed_by_server: false, samples: Samples::default() };
+    let mut tally =
+        Tally { counts: vec![[0; 2]; targets], repeats: 0, closed_by_server: false, samples: Samples::default() };
     let mut last_state = vec![0u8; targets];
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
@@ -251,15 +263,17 @@ async fn cycle(ws_base: String, token: String, user: String, mut probe: Ws, cycl
 async fn wait_for(probe: &mut Ws, user: &str, online: bool) -> anyhow::Result<()> {
     let wait = async {
         while let Some(frame) = probe.next().await {
-            if let Message::Text(text) = frame? {
-                if let Some(f) = PresenceFrame::parse(text.as_str()) {
-                    if f.user_id == user && f.online == online {
-                        return Ok(());
-                    }
-                }
+            if let Message::Text(text) = frame?
+                && let Some(f) = PresenceFrame::parse(text.as_str())
+                && f.user_id == user
+                && f.online == online
+            {
+                return Ok(());
             }
         }
         bail!("probe of {user} closed")
     };
-    tokio::time::timeout(PROBE_TIMEOUT, wait).await.with_context(|| format!("probe of {user}: no change within 30 s"))?
+    tokio::time::timeout(PROBE_TIMEOUT, wait)
+        .await
+        .with_context(|| format!("probe of {user}: no change within 30 s"))?
 }

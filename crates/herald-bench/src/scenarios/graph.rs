@@ -104,7 +104,9 @@ pub async fn run(target: &Target, args: &GraphArgs) -> anyhow::Result<Report> {
     let queries: Vec<(&str, MakeRequest)> = vec![
         (FANS_FIRST, {
             let (base, key, celeb) = (base.clone(), key.clone(), celeb.clone());
-            Arc::new(move |http: &reqwest::Client, _| http.get(format!("{base}/v1/users/{celeb}/fans?limit=100")).bearer_auth(&key))
+            Arc::new(move |http: &reqwest::Client, _| {
+                http.get(format!("{base}/v1/users/{celeb}/fans?limit=100")).bearer_auth(&key)
+            })
         }),
         (FANS_DEEP, {
             let (base, key, celeb, cursors) = (base.clone(), key.clone(), celeb.clone(), cursors.clone());
@@ -115,7 +117,9 @@ pub async fn run(target: &Target, args: &GraphArgs) -> anyhow::Result<Report> {
         }),
         ("mutual page, celebrity", {
             let (base, key, celeb) = (base.clone(), key.clone(), celeb.clone());
-            Arc::new(move |http: &reqwest::Client, _| http.get(format!("{base}/v1/users/{celeb}/mutual?limit=100")).bearer_auth(&key))
+            Arc::new(move |http: &reqwest::Client, _| {
+                http.get(format!("{base}/v1/users/{celeb}/mutual?limit=100")).bearer_auth(&key)
+            })
         }),
         ("following page, any user", {
             let (base, key, id) = (base.clone(), key.clone(), id.clone());
@@ -128,7 +132,9 @@ pub async fn run(target: &Target, args: &GraphArgs) -> anyhow::Result<Report> {
             let (base, key, id, celeb) = (base.clone(), key.clone(), id.clone(), celeb.clone());
             Arc::new(move |http: &reqwest::Client, i| {
                 let others: Vec<String> = (0..100).map(|x| id(pick(i, x, users))).collect();
-                http.post(format!("{base}/v1/follows/check")).bearer_auth(&key).json(&json!({ "user_id": celeb, "others": others }))
+                http.post(format!("{base}/v1/follows/check"))
+                    .bearer_auth(&key)
+                    .json(&json!({ "user_id": celeb, "others": others }))
             })
         }),
     ];
@@ -142,7 +148,17 @@ pub async fn run(target: &Target, args: &GraphArgs) -> anyhow::Result<Report> {
     }
     report.fact("concurrency", args.concurrency as u64);
     if !target.no_redis {
-        match redis_ref::graph(&target.redis, &prefix, args.celebrity_fans[0], args.concurrency, args.secs, FANS_DEEP, CHECK).await {
+        match redis_ref::graph(
+            &target.redis,
+            &prefix,
+            args.celebrity_fans[0],
+            args.concurrency,
+            args.secs,
+            FANS_DEEP,
+            CHECK,
+        )
+        .await
+        {
             Ok(rows) => rows.into_iter().for_each(|r| report.row(r)),
             Err(e) => report.fact("redis reference", format!("failed: {e:#}")),
         }
@@ -153,7 +169,8 @@ pub async fn run(target: &Target, args: &GraphArgs) -> anyhow::Result<Report> {
 /// Whom user `i` follows: the celebrities whose fan range holds it, and `extra` Zipf-drawn users.
 fn followees_of(i: usize, users: usize, fans: &[usize], extra: usize) -> Vec<usize> {
     let celebs = fans.len();
-    let mut out: Vec<usize> = fans.iter().enumerate().filter(|&(_, &f)| i >= celebs && i < celebs + f).map(|(c, _)| c).collect();
+    let mut out: Vec<usize> =
+        fans.iter().enumerate().filter(|&(_, &f)| i >= celebs && i < celebs + f).map(|(c, _)| c).collect();
     for x in 0..extra {
         // Log-uniform rank: P(rank r) ~ 1/r, so a few users collect most of the tail's follows.
         let u = pick(i as u64, x + 7, 1 << 30) as f64 / (1u64 << 30) as f64;

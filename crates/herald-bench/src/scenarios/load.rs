@@ -20,7 +20,13 @@ pub type MakeRequest = Arc<dyn Fn(&reqwest::Client, u64) -> reqwest::RequestBuil
 /// Accepts or rejects an answer's body (for dialects that report errors inside a 200).
 pub type CheckBody = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
-pub async fn closed_loop(http: &reqwest::Client, concurrency: usize, secs: f64, make: MakeRequest, check: Option<CheckBody>) -> LoadResult {
+pub async fn closed_loop(
+    http: &reqwest::Client,
+    concurrency: usize,
+    secs: f64,
+    make: MakeRequest,
+    check: Option<CheckBody>,
+) -> LoadResult {
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(secs);
     let tasks: Vec<_> = (0..concurrency.max(1))
@@ -37,7 +43,9 @@ pub async fn closed_loop(http: &reqwest::Client, concurrency: usize, secs: f64, 
                             let status = r.status();
                             match r.bytes().await {
                                 Ok(body) if status.is_success() && check.as_ref().is_none_or(|c| c(&body)) => Ok(()),
-                                Ok(body) => Err(format!("{status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]))),
+                                Ok(body) => {
+                                    Err(format!("{status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])))
+                                }
                                 Err(e) => Err(e.to_string()),
                             }
                         }

@@ -66,9 +66,14 @@ pub async fn fanout(
                 let mut messages = ps.on_message();
                 let mut got = 0;
                 while got < expected_each {
-                    let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(30), messages.next()).await else { break };
+                    let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(30), messages.next()).await else {
+                        break;
+                    };
                     let now = unix_micros();
-                    let sent: i64 = std::str::from_utf8(&msg.get_payload_bytes()[..16]).ok().and_then(|s| s.parse().ok()).unwrap_or(now);
+                    let sent: i64 = std::str::from_utf8(&msg.get_payload_bytes()[..16])
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(now);
                     samples.record_micros(now - sent);
                     got += 1;
                     received.fetch_add(1, Ordering::Relaxed);
@@ -139,7 +144,15 @@ where
 }
 
 /// MGET of `batch` status keys out of `users`, the raw work of a batch status query.
-pub async fn mget(url: &str, prefix: &str, users: usize, batch: usize, concurrency: usize, secs: f64, herald_row: &str) -> anyhow::Result<Row> {
+pub async fn mget(
+    url: &str,
+    prefix: &str,
+    users: usize,
+    batch: usize,
+    concurrency: usize,
+    secs: f64,
+    herald_row: &str,
+) -> anyhow::Result<Row> {
     let (_, mut conn) = connection(url).await?;
     let key = |i: usize| format!("{prefix}:status:{i}");
     let pairs: Vec<(String, String)> =
@@ -165,7 +178,15 @@ pub async fn mget(url: &str, prefix: &str, users: usize, batch: usize, concurren
 
 /// A sorted set of `fans` members (score = follow time), paged 100 at a time by score, and SMISMEMBER of 100:
 /// the raw work of a fans page and of a relationship check.
-pub async fn graph(url: &str, prefix: &str, fans: usize, concurrency: usize, secs: f64, page_row: &str, check_row: &str) -> anyhow::Result<Vec<Row>> {
+pub async fn graph(
+    url: &str,
+    prefix: &str,
+    fans: usize,
+    concurrency: usize,
+    secs: f64,
+    page_row: &str,
+    check_row: &str,
+) -> anyhow::Result<Vec<Row>> {
     let (_, mut conn) = connection(url).await?;
     let zkey = format!("{prefix}:fans");
     let skey = format!("{prefix}:fanset");
@@ -180,7 +201,16 @@ pub async fn graph(url: &str, prefix: &str, fans: usize, concurrency: usize, sec
     let (ops, s, samples) = closed_loop(url, concurrency, secs, move |mut conn, i| {
         let (z, from) = (z.clone(), pick(i, 0, fans.saturating_sub(100).max(1)));
         async move {
-            let _: Vec<String> = redis::cmd("ZRANGE").arg(&z).arg(from).arg("+inf").arg("BYSCORE").arg("LIMIT").arg(0).arg(100).query_async(&mut conn).await?;
+            let _: Vec<String> = redis::cmd("ZRANGE")
+                .arg(&z)
+                .arg(from)
+                .arg("+inf")
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(100)
+                .query_async(&mut conn)
+                .await?;
             Ok(conn)
         }
     })

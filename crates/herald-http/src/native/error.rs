@@ -30,6 +30,7 @@ pub fn code_of(e: &Error) -> (StatusCode, &'static str) {
         Error::InvalidArgument { .. } => (StatusCode::BAD_REQUEST, "invalid_argument"),
         Error::TooMany { .. } => (StatusCode::BAD_REQUEST, "too_many_items"),
         Error::UserNotFound(_) => (StatusCode::NOT_FOUND, "user_not_found"),
+        Error::AlreadyRegistered(_) => (StatusCode::CONFLICT, "already_registered"),
         Error::SelfSubscription => (StatusCode::BAD_REQUEST, "self_subscription"),
         Error::SelfFollow => (StatusCode::BAD_REQUEST, "self_follow"),
         Error::SubscriberLimit { .. } => (StatusCode::CONFLICT, "subscriber_limit"),
@@ -65,4 +66,9 @@ pub fn item_error(e: &Error) -> serde_json::Value {
 
 pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// A route that exists, asked with a method it does not serve (axum adds the `Allow` header).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not serve that method")
 }

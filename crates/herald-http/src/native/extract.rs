@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::Path;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use herald_core::paging::{CursorKey, PageRequest};
-use herald_core::App;
+use herald_core::{App, UserId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -54,6 +55,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// The user ID a route's path names (`/v1/users/{user_id}/...`); an unreadable or invalid one is a native error.
+pub struct UserPath(pub UserId);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|r: PathRejection| ApiError::invalid(format!("user_id in the path: {}", r.body_text())))?;
+        Ok(UserPath(UserId::parse(raw)?))
+    }
+}
+
 /// The app whose API key is in `Authorization: Bearer`.
 pub struct AuthedApp(pub Arc<App>);
 
@@ -71,7 +86,13 @@ impl FromRequestParts<AppState> for AuthedApp {
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .ok_or_else(|| unauthenticated("Authorization must be 'Bearer <api key>'"))?;
-        state.herald.apps.by_api_key(key.trim()).cloned().map(AuthedApp).ok_or_else(|| unauthenticated("unknown API key"))
+        state
+            .herald
+            .apps
+            .by_api_key(key.trim())
+            .cloned()
+            .map(AuthedApp)
+            .ok_or_else(|| unauthenticated("unknown API key"))
     }
 }
 

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::response::{IntoResponse, Response};
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use herald_core::presence::{PlatformPresence, Presence};
 use herald_core::{Error, Millis, Platform, UserId};
 use herald_service::PresenceReport;
@@ -67,7 +67,7 @@ pub async fn query(
     Body(body): Body<QueryBody>,
 ) -> Result<Response, ApiError> {
     check_batch(&body.user_ids, "user_ids", MAX_PRESENCE_QUERY)?;
-    let presences = s.herald.presences(&app.app_id, &body.user_ids).await?;
+    let presences = s.herald.presences(&app.app_id, None, &body.user_ids).await?;
     let results: Vec<QueryItem> = body
         .user_ids
         .iter()
@@ -131,7 +131,6 @@ pub async fn kick(
     AuthedApp(app): AuthedApp,
     Body(body): Body<KickBody>,
 ) -> Result<Json<Value>, ApiError> {
-    s.herald.require_users(&app.app_id, std::slice::from_ref(&body.user_id)).await?;
     let kicked = s.herald.kick(&app.app_id, &body.user_id, body.platform, "kicked by the app server").await?;
     Ok(Json(json!({ "user_id": body.user_id, "kicked": kicked })))
 }

@@ -1,13 +1,14 @@
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use herald_core::paging::Page;
 use herald_core::subscription::{Subscription, SubscriptionKind};
-use herald_core::UserId;
+use herald_core::{Error, UserId};
+use herald_service::UnknownTargets;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::ApiError;
-use super::extract::{AuthedApp, Body, PageParams, Query, check_batch};
+use super::error::{ApiError, item_error};
+use super::extract::{AuthedApp, Body, PageParams, Query, UserPath, check_batch};
 use super::presence::presence_json;
 use crate::AppState;
 
@@ -35,10 +36,29 @@ pub async fn subscribe(
     Body(body): Body<SubscribeBody>,
 ) -> Result<Json<Value>, ApiError> {
     check_batch(&body.targets, "targets", MAX_TARGETS_PER_CALL)?;
-    let result = s.herald.subscribe(&app, &body.subscriber, &body.targets, body.kind, body.expiry).await?;
+    let result = s
+        .herald
+        .subscribe(&app, &body.subscriber, &body.targets, body.kind, body.expiry, UnknownTargets::Report)
+        .await?;
+    let (outcome, not_found) = (&result.outcome, &result.not_found);
+    let results: Vec<Value> = body
+        .targets
+        .iter()
+        .map(|t| {
+            if outcome.subscribed.contains(t) {
+                json!({"user_id": t, "result": "subscribed"})
+            } else if not_found.contains(t) {
+                json!({"user_id": t, "error": item_error(&Error::UserNotFound(t.clone()))})
+            } else {
+                let limit = app.limits.max_subscribers_per_target;
+                json!({"user_id": t, "error": item_error(&Error::TargetLimit { limit })})
+            }
+        })
+        .collect();
     Ok(Json(json!({
-        "subscribed": result.outcome.subscribed,
-        "targets_at_limit": result.outcome.targets_at_limit,
+        "results": results,
+        "subscribed": outcome.subscribed,
+        "targets_at_limit": outcome.targets_at_limit,
         "presences": result.presences.iter().map(presence_json).collect::<Vec<_>>(),
     })))
 }
@@ -57,8 +77,17 @@ pub async fn unsubscribe(
     Body(body): Body<UnsubscribeBody>,
 ) -> Result<Json<Value>, ApiError> {
     check_batch(&body.targets, "targets", MAX_TARGETS_PER_CALL)?;
-    let removed = s.herald.unsubscribe(&app.app_id, &body.subscriber, &body.targets, body.kind).await?;
-    Ok(Json(json!({ "removed": removed })))
+    let result =
+        s.herald.unsubscribe(&app.app_id, &body.subscriber, &body.targets, body.kind, UnknownTargets::Report).await?;
+    let results: Vec<Value> = body
+        .targets
+        .iter()
+        .map(|t| match result.not_found.contains(t) {
+            true => json!({"user_id": t, "error": item_error(&Error::UserNotFound(t.clone()))}),
+            false => json!({"user_id": t, "removed": result.removed.contains(t)}),
+        })
+        .collect();
+    Ok(Json(json!({ "results": results, "removed": result.removed })))
 }
 
 #[derive(Deserialize)]
@@ -101,12 +130,18 @@ enum Side {
     Subscribers,
 }
 
-async fn list(s: AppState, app: &herald_core::App, user_id: String, params: ListParams, side: Side) -> Result<Json<Value>, ApiError> {
-    let user = UserId::parse(user_id)?;
-    s.herald.require_users(&app.app_id, std::slice::from_ref(&user)).await?;
+async fn list(
+    s: AppState,
+    app: &herald_core::App,
+    user: UserId,
+    params: ListParams,
+    side: Side,
+) -> Result<Json<Value>, ApiError> {
     let request = params.page().to_request()?;
     Ok(Json(match side {
-        Side::Targets => page_json(s.herald.subscriptions_of(&app.app_id, &user, params.kind, &request).await?, |x| &x.target),
+        Side::Targets => {
+            page_json(s.herald.subscriptions_of(&app.app_id, &user, params.kind, &request).await?, |x| &x.target)
+        }
         Side::Subscribers => {
             page_json(s.herald.subscribers_of(&app.app_id, &user, params.kind, &request).await?, |x| &x.subscriber)
         }
@@ -116,7 +151,7 @@ async fn list(s: AppState, app: &herald_core::App, user_id: String, params: List
 pub async fn list_of_subscriber(
     State(s): State<AppState>,
     AuthedApp(app): AuthedApp,
-    Path(user_id): Path<String>,
+    UserPath(user_id): UserPath,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     list(s, &app, user_id, params, Side::Targets).await
@@ -125,7 +160,7 @@ pub async fn list_of_subscriber(
 pub async fn list_of_target(
     State(s): State<AppState>,
     AuthedApp(app): AuthedApp,
-    Path(user_id): Path<String>,
+    UserPath(user_id): UserPath,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     list(s, &app, user_id, params, Side::Subscribers).await

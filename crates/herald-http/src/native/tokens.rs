@@ -1,15 +1,18 @@
 //! Native user tokens: HS256 JWTs signed with the app's API key, carrying the app, the user and optionally the
 //! platform. They are stateless: rotating the API key revokes them all.
 
+use async_trait::async_trait;
 use axum::Json;
 use axum::extract::State;
 use herald_core::{App, Platform, UserId};
+use herald_service::Herald;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::extract::{AuthedApp, Body};
+use crate::dialect::ClientTokens;
 use crate::{AppState, ClientIdentity};
 
 /// Marks Herald's own tokens, so other dialects' JWTs are not mistaken for them.
@@ -46,13 +49,18 @@ pub async fn issue(
     if !(1..=MAX_TTL_SECS).contains(&ttl) {
         return Err(ApiError::invalid(format!("ttl must be 1..={MAX_TTL_SECS} seconds")));
     }
-    s.herald.require_users(&app.app_id, std::slice::from_ref(&body.user_id)).await?;
+    s.herald.check_can_connect(&app.app_id, &body.user_id).await?;
     let (token, expires_at) = mint(&app, &body.user_id, body.platform, ttl)?;
     Ok(Json(json!({ "token": token, "expires_at": expires_at })))
 }
 
 /// Sign a native token; returns it with its expiry (unix milliseconds).
-pub fn mint(app: &App, user: &UserId, platform: Option<Platform>, ttl_secs: i64) -> Result<(String, i64), herald_core::Error> {
+pub fn mint(
+    app: &App,
+    user: &UserId,
+    platform: Option<Platform>,
+    ttl_secs: i64,
+) -> Result<(String, i64), herald_core::Error> {
     let now = herald_service::now_millis() / 1000;
     let claims = Claims {
         typ: TOKEN_TYPE.into(),
@@ -62,27 +70,38 @@ pub fn mint(app: &App, user: &UserId, platform: Option<Platform>, ttl_secs: i64)
         iat: now,
         exp: now + ttl_secs,
     };
-    let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(app.api_key.as_bytes()))
-        .map_err(|e| herald_core::Error::unavailable(format!("cannot sign a token: {e}")))?;
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(app.api_key.as_bytes()),
+    )
+    .map_err(|e| herald_core::Error::unavailable(format!("cannot sign a token: {e}")))?;
     Ok((token, claims.exp * 1000))
 }
 
-/// `None` if the token is not a native one; otherwise whether it verifies.
-pub fn verify(state: &AppState, token: &str) -> Option<Result<ClientIdentity, String>> {
-    let claims: Claims = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
-    if claims.typ != TOKEN_TYPE {
-        return None;
+/// The gateway's verifier of native tokens.
+pub struct NativeClientTokens;
+
+#[async_trait]
+impl ClientTokens for NativeClientTokens {
+    /// `None` if the token is not a native one; otherwise whether it verifies.
+    async fn verify(&self, herald: &Herald, token: &str) -> Option<Result<ClientIdentity, String>> {
+        let claims: Claims = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
+        if claims.typ != TOKEN_TYPE {
+            return None;
+        }
+        Some((|| {
+            let app_id = herald_core::AppId::parse(claims.app.clone()).map_err(|e| e.to_string())?;
+            let app = herald.apps.get(&app_id).cloned().ok_or("token of an unknown app")?;
+            let mut validation = Validation::new(Algorithm::HS256);
+            validation.leeway = 0;
+            let key = DecodingKey::from_secret(app.api_key.as_bytes());
+            let verified = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+                .map_err(|e| format!("invalid token: {e}"))?
+                .claims;
+            let user = UserId::parse(verified.sub).map_err(|e| e.to_string())?;
+            let platform = verified.plt.as_deref().map(Platform::from_name).transpose().map_err(|e| e.to_string())?;
+            Ok(ClientIdentity { app, user, platform })
+        })())
     }
-    Some((|| {
-        let app_id = herald_core::AppId::parse(claims.app.clone()).map_err(|e| e.to_string())?;
-        let app = state.herald.apps.get(&app_id).cloned().ok_or("token of an unknown app")?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        let verified = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(app.api_key.as_bytes()), &validation)
-            .map_err(|e| format!("invalid token: {e}"))?
-            .claims;
-        let user = UserId::parse(verified.sub).map_err(|e| e.to_string())?;
-        let platform = verified.plt.as_deref().map(Platform::from_name).transpose().map_err(|e| e.to_string())?;
-        Ok(ClientIdentity { app, user, platform })
-    })())
 }

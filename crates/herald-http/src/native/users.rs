@@ -1,12 +1,12 @@
 use axum::Json;
-use axum::extract::{Path, State};
-use herald_core::store::{NewUser, UserRecord};
+use axum::extract::State;
+use herald_core::store::{NewUser, RegisterMode, UserRecord};
 use herald_core::{Error, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::extract::{AuthedApp, Body, check_batch};
+use super::extract::{AuthedApp, Body, UserPath, check_batch};
 use crate::AppState;
 
 /// Most users one register or delete call may carry.
@@ -23,7 +23,7 @@ pub async fn register(
     Body(body): Body<RegisterBody>,
 ) -> Result<Json<Value>, ApiError> {
     check_batch(&body.users, "users", MAX_USERS_PER_CALL)?;
-    let results = s.herald.register_users(&app.app_id, &body.users).await?;
+    let results = s.herald.register_users(&app.app_id, &body.users, RegisterMode::KeepExisting).await?;
     let results: Vec<Value> = results.iter().map(|r| json!({"user_id": r.user_id, "created": r.created})).collect();
     Ok(Json(json!({ "results": results })))
 }
@@ -41,20 +41,17 @@ pub fn user_json(u: &UserRecord) -> Value {
 pub async fn get(
     State(s): State<AppState>,
     AuthedApp(app): AuthedApp,
-    Path(user_id): Path<String>,
+    UserPath(id): UserPath,
 ) -> Result<Json<Value>, ApiError> {
-    let id = UserId::parse(user_id)?;
-    let users = s.herald.get_users(&app.app_id, std::slice::from_ref(&id)).await?;
-    let user = users.first().ok_or(Error::UserNotFound(id))?;
-    Ok(Json(user_json(user)))
+    let user = s.herald.user(&app.app_id, &id).await?;
+    Ok(Json(user_json(&user)))
 }
 
 pub async fn delete_one(
     State(s): State<AppState>,
     AuthedApp(app): AuthedApp,
-    Path(user_id): Path<String>,
+    UserPath(id): UserPath,
 ) -> Result<Json<Value>, ApiError> {
-    let id = UserId::parse(user_id)?;
     let existed = s.herald.delete_users(&app.app_id, std::slice::from_ref(&id)).await?;
     if !existed.first().copied().unwrap_or(false) {
         return Err(Error::UserNotFound(id).into());

@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use hmac::{Hmac, KeyInit, Mac};
-use herald_core::event::{FollowEvent, PresenceEvent};
 use herald_core::AppId;
+use herald_core::event::{FollowEvent, PresenceEvent};
 use herald_service::{EventSink, Herald};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -19,11 +19,11 @@ pub struct NativeWebhook {
     dispatcher: WebhookDispatcher,
 }
 
-/// Register the sink when any app has a native webhook URL.
-pub fn install(herald: &Arc<Herald>, dispatcher: &WebhookDispatcher) {
-    if herald.apps.all().any(|a| a.webhooks.native_url.is_some()) {
-        herald.add_event_sink(Arc::new(NativeWebhook { herald: Arc::downgrade(herald), dispatcher: dispatcher.clone() }));
-    }
+/// The sink, when any app has a native webhook URL.
+pub fn sink(herald: &Arc<Herald>, dispatcher: &WebhookDispatcher) -> Option<Arc<dyn EventSink>> {
+    let wanted = herald.apps.all().any(|a| a.webhooks.native_url.is_some());
+    // Weak: the sink lives inside the service it points back to.
+    wanted.then(|| Arc::new(NativeWebhook { herald: Arc::downgrade(herald), dispatcher: dispatcher.clone() }) as _)
 }
 
 /// The signature header value for a body sent at `t` (unix milliseconds).
@@ -42,7 +42,8 @@ impl NativeWebhook {
         let Some(url) = app.webhooks.native_url.clone() else { return };
         let body = payload.to_string().into_bytes();
         let t = herald_service::now_millis();
-        let headers = vec![("x-herald-event", event_type.to_owned()), ("x-herald-signature", signature(&app.api_key, t, &body))];
+        let headers =
+            vec![("x-herald-event", event_type.to_owned()), ("x-herald-signature", signature(&app.api_key, t, &body))];
         let url: crate::webhooks::UrlBuilder = Arc::new(move || url.clone());
         self.dispatcher.enqueue(ordering_key, Delivery { url, body, headers, kind: event_type });
     }

@@ -1,14 +1,15 @@
 //! `/auth/*`: admin and user tokens, parsing them, and forced logout.
 
-use axum::extract::State;
-use herald_core::Platform;
-use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
+use std::sync::Arc;
 
-use super::envelope::{OpenImResult, Reply};
+use herald_core::Platform;
+use herald_service::SessionHolder;
+use serde::{Deserialize, Serialize};
+
 use super::error::OpenImError;
-use super::extract::{Caller, OpenImJson, nullable, user_id};
+use super::settings::OpenImApps;
 use super::token::{self, ADMIN_PLATFORM_ID, TOKEN_LIFETIME_SECS};
+use super::wire::{Caller, OpenImResult, Reply, nullable, user_id};
 use crate::AppState;
 
 #[derive(Serialize)]
@@ -27,28 +28,14 @@ pub struct GetAdminTokenReq {
 }
 
 /// The secret names the app: the one whose OpenIM secret it is.
-pub async fn get_admin_token(
-    State(s): State<AppState>,
-    OpenImJson(req): OpenImJson<GetAdminTokenReq>,
-) -> OpenImResult<TokenResp> {
-    let app = s
-        .herald
-        .apps
-        .all()
-        .find(|a| a.openim.as_ref().is_some_and(|o| !req.secret.is_empty() && secrets_equal(&o.secret, &req.secret)))
-        .cloned()
-        .ok_or_else(|| OpenImError::no_permission("secret invalid"))?;
-    let is_admin = app.openim.as_ref().is_some_and(|o| o.is_admin(&req.user_id));
-    if !is_admin {
+pub async fn get_admin_token(s: AppState, apps: Arc<OpenImApps>, req: GetAdminTokenReq) -> OpenImResult {
+    let app = apps.by_secret(&req.secret).ok_or_else(|| OpenImError::no_permission("secret invalid"))?;
+    if !app.settings.is_admin(&req.user_id) {
         return Err(OpenImError::args(format!("userID {:?} is not an admin user ID of the app", req.user_id)));
     }
     let admin = user_id(&req.user_id, "userID")?;
-    let issued = token::issue(&s.herald, &app, &admin, None).await?;
-    Ok(Reply::data(TokenResp { token: issued.token, expire_time_seconds: TOKEN_LIFETIME_SECS }))
-}
-
-fn secrets_equal(a: &str, b: &str) -> bool {
-    a.as_bytes().ct_eq(b.as_bytes()).into()
+    let issued = token::issue(&s.herald, app, SessionHolder::Admin(admin)).await?;
+    Reply::data(TokenResp { token: issued.token, expire_time_seconds: TOKEN_LIFETIME_SECS })
 }
 
 #[derive(Deserialize)]
@@ -59,23 +46,18 @@ pub struct GetUserTokenReq {
     user_id: String,
 }
 
-pub async fn get_user_token(
-    State(s): State<AppState>,
-    caller: Caller,
-    OpenImJson(req): OpenImJson<GetUserTokenReq>,
-) -> OpenImResult<TokenResp> {
+pub async fn get_user_token(s: AppState, caller: Caller, req: GetUserTokenReq) -> OpenImResult {
     let user = user_id(&req.user_id, "userID")?;
     caller.require_admin()?;
     if req.platform_id == ADMIN_PLATFORM_ID {
         return Err(OpenImError::no_permission("platformID invalid. platformID must not be adminPlatformID"));
     }
-    if caller.app.openim.as_ref().is_some_and(|o| o.is_admin(&req.user_id)) {
+    if caller.openim.settings.is_admin(&req.user_id) {
         return Err(OpenImError::no_permission("don't get Admin token"));
     }
     let platform = client_platform(req.platform_id)?;
-    s.herald.require_users(&caller.app.app_id, std::slice::from_ref(&user)).await?;
-    let issued = token::issue(&s.herald, &caller.app, &user, Some(platform)).await?;
-    Ok(Reply::data(TokenResp { token: issued.token, expire_time_seconds: TOKEN_LIFETIME_SECS }))
+    let issued = token::issue(&s.herald, &caller.openim, SessionHolder::Client { user, platform }).await?;
+    Reply::data(TokenResp { token: issued.token, expire_time_seconds: TOKEN_LIFETIME_SECS })
 }
 
 #[derive(Deserialize)]
@@ -95,16 +77,13 @@ pub struct ParseTokenResp {
     expire_time_seconds: i64,
 }
 
-pub async fn parse_token(
-    State(s): State<AppState>,
-    OpenImJson(req): OpenImJson<ParseTokenReq>,
-) -> OpenImResult<ParseTokenResp> {
-    let verified = token::verify(&s.herald, &req.token).await?;
-    Ok(Reply::data(ParseTokenResp {
+pub async fn parse_token(s: AppState, apps: Arc<OpenImApps>, req: ParseTokenReq) -> OpenImResult {
+    let verified = token::verify(&s.herald, &apps, &req.token).await?;
+    Reply::data(ParseTokenResp {
         user_id: verified.claims.user_id,
         platform_id: verified.claims.platform_id,
         expire_time_seconds: verified.claims.exp,
-    }))
+    })
 }
 
 #[derive(Deserialize)]
@@ -116,18 +95,11 @@ pub struct ForceLogoutReq {
 }
 
 /// Close the user's connections on the platform and kick the platform's tokens.
-pub async fn force_logout(
-    State(s): State<AppState>,
-    caller: Caller,
-    OpenImJson(req): OpenImJson<ForceLogoutReq>,
-) -> OpenImResult<()> {
+pub async fn force_logout(s: AppState, caller: Caller, req: ForceLogoutReq) -> OpenImResult {
     let user = user_id(&req.user_id, "userID")?;
     let platform = client_platform(req.platform_id)?;
     caller.require_admin()?;
-    let app = &caller.app.app_id;
-    s.herald.require_users(app, std::slice::from_ref(&user)).await?;
-    s.herald.store.kick_tokens(app, &user, Some(platform)).await?;
-    s.herald.kick(app, &user, Some(platform), "forced logout").await?;
+    s.herald.force_logout(&caller.app.app_id, &user, Some(platform)).await?;
     Ok(Reply::empty())
 }
 

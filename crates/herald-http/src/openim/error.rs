@@ -57,6 +57,7 @@ pub fn code_of(e: &Error) -> ErrCode {
         | Error::TargetLimit { .. }
         | Error::FollowingLimit { .. } => ErrCode::Args,
         Error::UserNotFound(_) | Error::UserOffline(_) => ErrCode::RecordNotFound,
+        Error::AlreadyRegistered(_) => ErrCode::RegisteredAlready,
         Error::Unauthenticated(_) => ErrCode::TokenInvalid,
         Error::Forbidden(_) => ErrCode::NoPermission,
         Error::Unavailable(_) => ErrCode::ServerInternal,
@@ -100,6 +101,7 @@ impl From<Error> for OpenImError {
         let detail = match &e {
             // Name the user with OpenIM's field name rather than the domain's wording.
             Error::UserNotFound(id) => format!("userID {id} is not registered"),
+            Error::AlreadyRegistered(id) => format!("userID {id} registered already"),
             other => other.to_string(),
         };
         Self::new(code, detail)

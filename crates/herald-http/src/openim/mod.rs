@@ -4,30 +4,60 @@
 //! gateway.
 
 mod auth;
-mod envelope;
 pub mod error;
-mod extract;
+mod settings;
 mod status;
 pub mod token;
 mod user;
+mod wire;
+
+use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::post;
+use herald_service::AppDirectory;
+use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::dialect::{ConfigError, Dialect, DialectParts, route};
+pub use settings::{OpenImApp, OpenImApps, OpenImSettings};
+use wire::{OpenImWire, WithToken, WithoutToken};
 
-pub fn routes() -> Router<AppState> {
+const NAME: &str = "openim";
+
+/// The OpenIM dialect.
+pub struct OpenIm;
+
+impl Dialect for OpenIm {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn generate_credentials(&self) -> Value {
+        json!({"secret": crate::random_hex(16), "admin_user_id": "imAdmin"})
+    }
+
+    fn build(&self, apps: &AppDirectory, _: &crate::WebhookDispatcher) -> Result<DialectParts, ConfigError> {
+        let apps = Arc::new(OpenImApps::read(apps)?);
+        Ok(DialectParts {
+            routes: routes(&OpenImWire { apps: apps.clone() }),
+            client_tokens: Some(Arc::new(token::OpenImClientTokens(apps))),
+            event_sink: None,
+        })
+    }
+}
+
+fn routes(wire: &OpenImWire) -> Router<AppState> {
     Router::new()
-        .route("/auth/get_admin_token", post(auth::get_admin_token))
-        .route("/auth/get_user_token", post(auth::get_user_token))
-        .route("/auth/parse_token", post(auth::parse_token))
-        .route("/auth/force_logout", post(auth::force_logout))
-        .route("/user/user_register", post(user::user_register))
-        .route("/user/get_users_info", post(user::get_users_info))
-        .route("/user/account_check", post(user::account_check))
-        .route("/user/subscribe_users_status", post(status::subscribe_users_status))
-        .route("/user/get_subscribe_users_status", post(status::get_subscribe_users_status))
-        .route("/user/get_users_status", post(status::get_users_status))
-        .route("/user/get_users_online_status", post(status::get_users_online_status))
-        .layer(axum::middleware::from_fn(extract::operation_id))
+        .route("/auth/get_admin_token", route(wire, WithoutToken, auth::get_admin_token))
+        .route("/auth/get_user_token", route(wire, WithToken, auth::get_user_token))
+        .route("/auth/parse_token", route(wire, WithoutToken, auth::parse_token))
+        .route("/auth/force_logout", route(wire, WithToken, auth::force_logout))
+        .route("/user/user_register", route(wire, WithToken, user::user_register))
+        .route("/user/get_users_info", route(wire, WithToken, user::get_users_info))
+        .route("/user/account_check", route(wire, WithToken, user::account_check))
+        .route("/user/subscribe_users_status", route(wire, WithToken, status::subscribe_users_status))
+        .route("/user/get_subscribe_users_status", route(wire, WithToken, status::get_subscribe_users_status))
+        .route("/user/get_users_status", route(wire, WithToken, status::get_users_status))
+        .route("/user/get_users_online_status", route(wire, WithToken, status::get_users_online_status))
+        .layer(axum::middleware::from_fn(wire::operation_id))
 }

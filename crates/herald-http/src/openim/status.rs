@@ -4,16 +4,14 @@
 
 use std::collections::HashSet;
 
-use axum::extract::State;
-use herald_core::UserId;
-use herald_core::paging::PageRequest;
 use herald_core::presence::Presence;
 use herald_core::subscription::SubscriptionKind;
+use herald_core::{Error, UserId};
+use herald_service::UnknownTargets;
 use serde::{Deserialize, Serialize};
 
-use super::envelope::{OpenImResult, Reply};
 use super::error::OpenImError;
-use super::extract::{Caller, MAX_USER_IDS, OpenImJson, nullable, user_id, user_ids};
+use super::wire::{Caller, MAX_USER_IDS, OpenImResult, Reply, nullable, user_id, user_ids};
 use crate::AppState;
 
 /// `genre` values of `subscribe_users_status`.
@@ -22,8 +20,6 @@ const UNSUBSCRIBE: i64 = 2;
 /// Upstream's `status` values.
 const ONLINE: i32 = 1;
 const OFFLINE: i32 = 0;
-/// Page size when reading a subscriber's whole list.
-const LIST_PAGE: usize = 1000;
 
 /// Upstream's `OnlineStatus`.
 #[derive(Serialize)]
@@ -72,11 +68,7 @@ pub struct SubscribeUsersStatusReq {
 
 /// Genre 1 subscribes `userID` to `userIDs` and answers their current status (targets already at their subscriber
 /// limit are left out, as they are not subscribed); genre 2 unsubscribes and answers an empty list.
-pub async fn subscribe_users_status(
-    State(s): State<AppState>,
-    caller: Caller,
-    OpenImJson(req): OpenImJson<SubscribeUsersStatusReq>,
-) -> OpenImResult<StatusListResp> {
+pub async fn subscribe_users_status(s: AppState, caller: Caller, req: SubscribeUsersStatusReq) -> OpenImResult {
     let subscriber = user_id(&req.user_id, "userID")?;
     if req.genre != SUBSCRIBE && req.genre != UNSUBSCRIBE {
         return Err(OpenImError::args(format!(
@@ -89,19 +81,16 @@ pub async fn subscribe_users_status(
     let h = &s.herald;
     let kind = SubscriptionKind::OnlineStatus;
     if req.genre == UNSUBSCRIBE {
-        let mut everyone = vec![subscriber.clone()];
-        everyone.extend_from_slice(&targets);
-        h.require_users(&caller.app.app_id, &everyone).await?;
-        h.unsubscribe(&caller.app.app_id, &subscriber, &targets, kind).await?;
-        return Ok(Reply::data(StatusListResp { status_list: None }));
+        h.unsubscribe(&caller.app.app_id, &subscriber, &targets, kind, UnknownTargets::Reject).await?;
+        return Reply::data(StatusListResp { status_list: None });
     }
-    let result = h.subscribe(&caller.app, &subscriber, &targets, kind, None).await?;
+    let result = h.subscribe(&caller.app, &subscriber, &targets, kind, None, UnknownTargets::Reject).await?;
     if !result.outcome.targets_at_limit.is_empty() {
         let at_limit = &result.outcome.targets_at_limit;
         tracing::warn!(targets = ?at_limit, "targets at their subscriber limit were not subscribed");
     }
     let in_request_order = targets.iter().filter_map(|t| result.presences.iter().find(|p| &p.user_id == t));
-    Ok(Reply::data(StatusListResp::of(in_request_order)))
+    Reply::data(StatusListResp::of(in_request_order))
 }
 
 #[derive(Deserialize)]
@@ -111,28 +100,15 @@ pub struct GetSubscribeUsersStatusReq {
 }
 
 /// The status of everyone `userID` subscribes to, oldest subscription first.
-pub async fn get_subscribe_users_status(
-    State(s): State<AppState>,
-    caller: Caller,
-    OpenImJson(req): OpenImJson<GetSubscribeUsersStatusReq>,
-) -> OpenImResult<StatusListResp> {
+pub async fn get_subscribe_users_status(s: AppState, caller: Caller, req: GetSubscribeUsersStatusReq) -> OpenImResult {
     let subscriber = user_id(&req.user_id, "userID")?;
     caller.require_self_or_admin(subscriber.as_str())?;
     let (h, app) = (&s.herald, &caller.app.app_id);
-    h.require_users(app, std::slice::from_ref(&subscriber)).await?;
-    let mut targets = Vec::new();
-    let mut page = PageRequest { after: None, limit: LIST_PAGE };
-    loop {
-        let got = h.subscriptions_of(app, &subscriber, SubscriptionKind::OnlineStatus, &page).await?;
-        targets.extend(got.items.into_iter().map(|sub| sub.target));
-        match got.next {
-            Some(next) => page.after = Some(next),
-            None => break,
-        }
-    }
+    let subscriptions = h.all_subscriptions_of(app, &subscriber, SubscriptionKind::OnlineStatus).await?;
+    let targets: Vec<UserId> = subscriptions.into_iter().map(|sub| sub.target).collect();
     // A target deleted since is gone with its subscriptions; skip one deleted while we read.
-    let presences = h.presences(app, &targets).await?;
-    Ok(Reply::data(StatusListResp::of(presences.iter().flatten())))
+    let presences = h.presences(app, None, &targets).await?;
+    Reply::data(StatusListResp::of(presences.iter().flatten()))
 }
 
 #[derive(Deserialize)]
@@ -144,20 +120,20 @@ pub struct GetUsersStatusReq {
 }
 
 /// The status of each of `userIDs`, in request order. `userID`, when given, is the asking user.
-pub async fn get_users_status(
-    State(s): State<AppState>,
-    caller: Caller,
-    OpenImJson(req): OpenImJson<GetUsersStatusReq>,
-) -> OpenImResult<StatusListResp> {
+pub async fn get_users_status(s: AppState, caller: Caller, req: GetUsersStatusReq) -> OpenImResult {
     let targets = user_ids(&req.user_ids, "userIDs", MAX_USER_IDS)?;
     let asking = if req.user_id.is_empty() { None } else { Some(user_id(&req.user_id, "userID")?) };
-    let app = &caller.app.app_id;
     if let Some(asking) = &asking {
         caller.require_self_or_admin(asking.as_str())?;
-        s.herald.require_users(app, std::slice::from_ref(asking)).await?;
     }
-    let presences = s.herald.require_presences(app, &targets).await?;
-    Ok(Reply::data(StatusListResp::of(&presences)))
+    let presences = s.herald.presences(&caller.app.app_id, asking.as_ref(), &targets).await?;
+    // Unregistered IDs are an error of the whole call here, naming the first (1004).
+    let presences = targets
+        .iter()
+        .zip(presences)
+        .map(|(id, p)| p.ok_or_else(|| Error::UserNotFound(id.clone())))
+        .collect::<Result<Vec<Presence>, Error>>()?;
+    Reply::data(StatusListResp::of(&presences))
 }
 
 #[derive(Deserialize)]
@@ -189,22 +165,17 @@ pub struct UserSessions {
 }
 
 /// Admin only: each user's sessions one by one. `data` is a plain array here, as upstream.
-pub async fn get_users_online_status(
-    State(s): State<AppState>,
-    caller: Caller,
-    OpenImJson(req): OpenImJson<GetUsersOnlineStatusReq>,
-) -> OpenImResult<Vec<UserSessions>> {
+pub async fn get_users_online_status(s: AppState, caller: Caller, req: GetUsersOnlineStatusReq) -> OpenImResult {
     let ids = user_ids(&req.user_ids, "userIDs", MAX_USER_IDS)?;
     if !caller.admin {
         return Err(OpenImError::no_permission("only app manager"));
     }
-    let app = &caller.app.app_id;
-    s.herald.require_users(app, &ids).await?;
-    let connections = s.herald.connections(app, &ids).await?;
+    let connections = s.herald.connections(&caller.app.app_id, &ids).await?;
     let out = ids
         .into_iter()
         .zip(connections)
         .map(|(user_id, records)| {
+            let records = records.ok_or_else(|| Error::UserNotFound(user_id.clone()))?;
             let sessions: Vec<PlatformSession> = records
                 .into_iter()
                 .map(|c| PlatformSession {
@@ -215,14 +186,14 @@ pub async fn get_users_online_status(
                 })
                 .collect();
             let online = !sessions.is_empty();
-            UserSessions {
+            Ok(UserSessions {
                 user_id,
                 status: if online { ONLINE } else { OFFLINE },
                 detail_platform_status: online.then_some(sessions),
-            }
+            })
         })
-        .collect();
-    Ok(Reply::data(out))
+        .collect::<Result<Vec<_>, Error>>()?;
+    Reply::data(out)
 }
 
 /// The IDs without repeats, first occurrence first.

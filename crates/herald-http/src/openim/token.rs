@@ -10,15 +10,17 @@
 
 use std::sync::Arc;
 
-use herald_core::store::TokenRecord;
-use herald_core::{App, Platform, UserId};
-use herald_service::{AppDirectory, Herald};
+use async_trait::async_trait;
+use herald_core::{Platform, UserId};
+use herald_service::{Herald, MultiLogin, SessionHolder};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ErrCode, OpenImError};
-use crate::{AppState, ClientIdentity};
+use super::settings::{OpenImApp, OpenImApps};
+use crate::ClientIdentity;
+use crate::dialect::ClientTokens;
 
 /// Upstream's default token lifetime: 90 days.
 pub const TOKEN_LIFETIME_SECS: i64 = 90 * 24 * 3600;
@@ -45,7 +47,7 @@ pub struct Claims {
 
 /// A token that passed every check.
 pub struct VerifiedToken {
-    pub app: Arc<App>,
+    pub app: Arc<OpenImApp>,
     pub claims: Claims,
     /// The token's user is one of the app's OpenIM admin user IDs.
     pub admin: bool,
@@ -57,53 +59,38 @@ pub struct IssuedToken {
     pub claims: Claims,
 }
 
-/// Sign and record a token for `user` on `platform` (`None`: an admin token). A user token kicks the older tokens
-/// of its platform.
-pub async fn issue(
-    herald: &Herald,
-    app: &App,
-    user: &UserId,
-    platform: Option<Platform>,
-) -> Result<IssuedToken, OpenImError> {
-    let openim = app.openim.as_ref().ok_or_else(|| OpenImError::no_permission("the app has no OpenIM credentials"))?;
+/// Open a session for `holder` under upstream's multi-login policy (a user token ends the older tokens of its
+/// platform) and sign its token.
+pub async fn issue(herald: &Herald, app: &OpenImApp, holder: SessionHolder) -> Result<IssuedToken, OpenImError> {
     let now = herald_service::now_millis() / 1000;
+    let expires = now + TOKEN_LIFETIME_SECS;
+    let session = herald.open_session(&app.app.app_id, holder, expires * 1000, MultiLogin::OnePerPlatform).await?;
     let claims = Claims {
-        user_id: user.to_string(),
-        platform_id: platform.map_or(ADMIN_PLATFORM_ID, |p| i64::from(p.id())),
-        exp: now + TOKEN_LIFETIME_SECS,
+        user_id: session.user_id.to_string(),
+        platform_id: session.platform.map_or(ADMIN_PLATFORM_ID, |p| i64::from(p.id())),
+        exp: expires,
         nbf: Some(now - NOT_BEFORE_SKEW_SECS),
         iat: Some(now),
-        jti: Some(hex::encode(rand::random::<[u8; 16]>())),
+        jti: Some(session.token_id),
     };
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &claims,
-        &EncodingKey::from_secret(openim.secret.as_bytes()),
+        &EncodingKey::from_secret(app.settings.secret.as_bytes()),
     )
     .map_err(|e| herald_core::Error::unavailable(format!("cannot sign a token: {e}")))?;
-    if platform.is_some() {
-        herald.store.kick_tokens(&app.app_id, user, platform).await?;
-    }
-    let record = TokenRecord {
-        token_id: token_id(&token, &claims),
-        user_id: user.clone(),
-        platform,
-        expires_at: claims.exp * 1000,
-        kicked: false,
-    };
-    herald.store.record_token(&app.app_id, &record).await?;
     Ok(IssuedToken { token, claims })
 }
 
 /// Verify a token completely: signature, times and the server-side record.
-pub async fn verify(herald: &Herald, token: &str) -> Result<VerifiedToken, OpenImError> {
-    let (app, claims) = verify_signature(&herald.apps, token)?;
+pub async fn verify(herald: &Herald, apps: &OpenImApps, token: &str) -> Result<VerifiedToken, OpenImError> {
+    let (app, claims) = verify_signature(apps, token)?;
     if claims.platform_id == 0 {
         // Upstream answers a token without a platform this way.
         return Err(OpenImError::new(ErrCode::TokenNotValidYet, "token carries no PlatformID"));
     }
-    let admin = app.openim.as_ref().is_some_and(|o| o.is_admin(&claims.user_id));
-    let record = herald.store.token(&app.app_id, &token_id(token, &claims)).await?;
+    let admin = app.settings.is_admin(&claims.user_id);
+    let record = herald.session(&app.app.app_id, &token_id(token, &claims)).await?;
     match record {
         None => Err(OpenImError::new(ErrCode::TokenNotExist, "token was not issued by this server")),
         Some(r) if r.kicked => {
@@ -119,25 +106,31 @@ pub async fn verify(herald: &Herald, token: &str) -> Result<VerifiedToken, OpenI
     }
 }
 
-/// The gateway's verifier: `None` for tokens that are not OpenIM-shaped, so other dialects can try them.
-pub async fn verify_client(state: &AppState, token: &str) -> Option<Result<ClientIdentity, String>> {
-    jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token).ok()?;
-    let verified = match verify(&state.herald, token).await {
-        Ok(v) => v,
-        Err(e) => return Some(Err(format!("OpenIM token rejected: {}", e.err_dlt()))),
-    };
-    if verified.admin || verified.claims.platform_id == ADMIN_PLATFORM_ID {
-        return Some(Err("an OpenIM admin token cannot open a client connection".to_owned()));
+/// The gateway's verifier of OpenIM user tokens.
+pub struct OpenImClientTokens(pub Arc<OpenImApps>);
+
+#[async_trait]
+impl ClientTokens for OpenImClientTokens {
+    /// `None` for tokens that are not OpenIM-shaped, so other APIs can try them.
+    async fn verify(&self, herald: &Herald, token: &str) -> Option<Result<ClientIdentity, String>> {
+        jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token).ok()?;
+        let verified = match verify(herald, &self.0, token).await {
+            Ok(v) => v,
+            Err(e) => return Some(Err(format!("OpenIM token rejected: {}", e.err_dlt()))),
+        };
+        if verified.admin || verified.claims.platform_id == ADMIN_PLATFORM_ID {
+            return Some(Err("an OpenIM admin token cannot open a client connection".to_owned()));
+        }
+        Some((|| {
+            let user = UserId::parse(verified.claims.user_id).map_err(|e| e.to_string())?;
+            let platform = Platform::from_id(verified.claims.platform_id).map_err(|e| e.to_string())?;
+            Ok(ClientIdentity { app: verified.app.app.clone(), user, platform: Some(platform) })
+        })())
     }
-    Some((|| {
-        let user = UserId::parse(verified.claims.user_id).map_err(|e| e.to_string())?;
-        let platform = Platform::from_id(verified.claims.platform_id).map_err(|e| e.to_string())?;
-        Ok(ClientIdentity { app: verified.app, user, platform: Some(platform) })
-    })())
 }
 
 /// Check shape, signature and times; find the app whose secret signed the token.
-fn verify_signature(apps: &AppDirectory, token: &str) -> Result<(Arc<App>, Claims), OpenImError> {
+fn verify_signature(apps: &OpenImApps, token: &str) -> Result<(Arc<OpenImApp>, Claims), OpenImError> {
     let malformed = |why: String| OpenImError::new(ErrCode::TokenMalformed, why);
     jsonwebtoken::decode_header(token).map_err(|e| malformed(format!("token is not a JWT: {e}")))?;
     jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token)
@@ -147,8 +140,7 @@ fn verify_signature(apps: &AppDirectory, token: &str) -> Result<(Arc<App>, Claim
     validation.validate_nbf = true;
     validation.validate_aud = false;
     for app in apps.all() {
-        let Some(openim) = &app.openim else { continue };
-        let key = DecodingKey::from_secret(openim.secret.as_bytes());
+        let key = DecodingKey::from_secret(app.settings.secret.as_bytes());
         match jsonwebtoken::decode::<Claims>(token, &key, &validation) {
             Ok(data) => return Ok((app.clone(), data.claims)),
             Err(e) => match e.kind() {

@@ -2,14 +2,12 @@
 
 use std::collections::HashSet;
 
-use axum::extract::State;
-use herald_core::store::NewUser;
+use herald_core::store::{NewUser, RegisterMode};
 use herald_core::{Error, Millis, UserId};
 use serde::{Deserialize, Serialize};
 
-use super::envelope::{OpenImResult, Reply};
-use super::error::{ErrCode, OpenImError};
-use super::extract::{Caller, MAX_USER_IDS, MAX_USERS_PER_REGISTER, OpenImJson, nullable, user_id, user_ids};
+use super::error::OpenImError;
+use super::wire::{Caller, MAX_USER_IDS, MAX_USERS_PER_REGISTER, OpenImResult, Reply, nullable, user_id, user_ids};
 use crate::AppState;
 
 /// Upstream's `sdkws.UserInfo`, as far as a register call carries it.
@@ -30,11 +28,7 @@ pub struct UserRegisterReq {
 }
 
 /// All or nothing, like upstream: one already registered ID fails the whole call with 1102.
-pub async fn user_register(
-    State(s): State<AppState>,
-    caller: Caller,
-    OpenImJson(req): OpenImJson<UserRegisterReq>,
-) -> OpenImResult<()> {
+pub async fn user_register(s: AppState, caller: Caller, req: UserRegisterReq) -> OpenImResult {
     if req.users.is_empty() {
         return Err(OpenImError::args("users is empty"));
     }
@@ -61,16 +55,7 @@ pub async fn user_register(
             face_url: Some(u.face_url).filter(|f| !f.is_empty()),
         });
     }
-    let app = &caller.app.app_id;
-    let ids: Vec<UserId> = users.iter().map(|u| u.user_id.clone()).collect();
-    let existing = s.herald.get_users(app, &ids).await?;
-    if let Some(first) = existing.first() {
-        return Err(OpenImError::new(
-            ErrCode::RegisteredAlready,
-            format!("userID {} registered already", first.user_id),
-        ));
-    }
-    s.herald.register_users(app, &users).await?;
+    s.herald.register_users(&caller.app.app_id, &users, RegisterMode::AllNew).await?;
     Ok(Reply::empty())
 }
 
@@ -104,17 +89,14 @@ pub struct GetUsersInfoResp {
 }
 
 /// Any valid token may read profiles; every ID must be registered (1004 names the first that is not).
-pub async fn get_users_info(
-    State(s): State<AppState>,
-    caller: Caller,
-    OpenImJson(req): OpenImJson<GetUsersInfoReq>,
-) -> OpenImResult<GetUsersInfoResp> {
+pub async fn get_users_info(s: AppState, caller: Caller, req: GetUsersInfoReq) -> OpenImResult {
     let ids = user_ids(&req.user_ids, "userIDs", MAX_USER_IDS)?;
     let records = s.herald.get_users(&caller.app.app_id, &ids).await?;
     let users_info = ids
         .iter()
-        .map(|id| {
-            let r = records.iter().find(|r| &r.user_id == id).ok_or_else(|| Error::UserNotFound(id.clone()))?;
+        .zip(records)
+        .map(|(id, r)| {
+            let r = r.ok_or_else(|| Error::UserNotFound(id.clone()))?;
             Ok(UserInfoOut {
                 user_id: r.user_id.clone(),
                 nickname: r.nickname.clone().unwrap_or_default(),
@@ -126,7 +108,7 @@ pub async fn get_users_info(
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    Ok(Reply::data(GetUsersInfoResp { users_info }))
+    Reply::data(GetUsersInfoResp { users_info })
 }
 
 #[derive(Deserialize)]
@@ -149,23 +131,17 @@ pub struct AccountCheckResp {
     results: Vec<AccountStatus>,
 }
 
-pub async fn account_check(
-    State(s): State<AppState>,
-    caller: Caller,
-    OpenImJson(req): OpenImJson<AccountCheckReq>,
-) -> OpenImResult<AccountCheckResp> {
+pub async fn account_check(s: AppState, caller: Caller, req: AccountCheckReq) -> OpenImResult {
     let ids = user_ids(&req.check_user_ids, "checkUserIDs", MAX_USER_IDS)?;
     if ids.iter().collect::<HashSet<_>>().len() != ids.len() {
         return Err(OpenImError::args("userID repeated"));
     }
     caller.require_admin()?;
-    let missing = s.herald.missing_users(&caller.app.app_id, &ids).await?;
+    let registered = s.herald.registered(&caller.app.app_id, &ids).await?;
     let results = ids
         .into_iter()
-        .map(|id| {
-            let account_status = i32::from(!missing.contains(&id));
-            AccountStatus { user_id: id, account_status }
-        })
+        .zip(registered)
+        .map(|(id, registered)| AccountStatus { user_id: id, account_status: i32::from(registered) })
         .collect();
-    Ok(Reply::data(AccountCheckResp { results }))
+    Reply::data(AccountCheckResp { results })
 }

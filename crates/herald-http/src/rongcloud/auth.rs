@@ -3,48 +3,41 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
-use axum::http::request::Parts;
-use herald_core::App;
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
 use super::error::RcError;
+use super::settings::{RongCloudApp, RongCloudApps};
 use crate::rate_limit::AppRateLimits;
-use crate::AppState;
 
 /// Timestamps above this are milliseconds (RongCloud's docs), below it seconds (its SDKs). 10^11 seconds is
 /// the year 5138, 10^11 milliseconds is 1973, so the two never meet.
 const MILLIS_THRESHOLD: i64 = 100_000_000_000;
 
-/// An app whose request is signed with its RongCloud secret and within its rate limit.
-pub struct SignedApp(pub Arc<App>);
-
-impl FromRequestParts<AppState> for SignedApp {
-    type Rejection = RcError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, RcError> {
-        let headers = &parts.headers;
-        let key = header(headers, "App-Key").ok_or_else(RcError::unknown_app_key)?;
-        let app = state.herald.apps.by_rongcloud_key(key).cloned().ok_or_else(RcError::unknown_app_key)?;
-        let secret = app.rongcloud.as_ref().map(|rc| rc.app_secret.as_str()).ok_or_else(RcError::unknown_app_key)?;
-        let nonce = header(headers, "Nonce").ok_or_else(|| RcError::bad_signature("the Nonce header is missing"))?;
-        let timestamp =
-            header(headers, "Timestamp").ok_or_else(|| RcError::bad_signature("the Timestamp header is missing"))?;
-        let signature =
-            header(headers, "Signature").ok_or_else(|| RcError::bad_signature("the Signature header is missing"))?;
-        check_timestamp(timestamp, herald_service::now_millis(), app.limits.rongcloud_signature_skew_secs)?;
-        if !signature_matches(secret, nonce, timestamp, signature) {
-            return Err(RcError::bad_signature("signature mismatch"));
-        }
-        let limits = parts.extensions.get::<Arc<AppRateLimits>>().cloned();
-        let per_second = app.limits.rongcloud_requests_per_second;
-        if limits.is_some_and(|l| !l.allow(&app.app_id, per_second)) {
-            return Err(RcError::rate_limited(per_second));
-        }
-        Ok(SignedApp(app))
+/// The app whose RongCloud secret signed the request, if the request is within the app's rate limit.
+pub fn authenticate(
+    apps: &RongCloudApps,
+    limits: &AppRateLimits,
+    headers: &HeaderMap,
+) -> Result<Arc<RongCloudApp>, RcError> {
+    let key = header(headers, "App-Key").ok_or_else(RcError::unknown_app_key)?;
+    let rc = apps.by_key(key).ok_or_else(RcError::unknown_app_key)?;
+    let secret = rc.settings.app_secret.as_str();
+    let nonce = header(headers, "Nonce").ok_or_else(|| RcError::bad_signature("the Nonce header is missing"))?;
+    let timestamp =
+        header(headers, "Timestamp").ok_or_else(|| RcError::bad_signature("the Timestamp header is missing"))?;
+    let signature =
+        header(headers, "Signature").ok_or_else(|| RcError::bad_signature("the Signature header is missing"))?;
+    check_timestamp(timestamp, herald_service::now_millis(), rc.settings.signature_skew_secs)?;
+    if !signature_matches(secret, nonce, timestamp, signature) {
+        return Err(RcError::bad_signature("signature mismatch"));
     }
+    let per_second = rc.settings.requests_per_second;
+    if !limits.allow(&rc.app.app_id, per_second) {
+        return Err(RcError::rate_limited(per_second));
+    }
+    Ok(rc.clone())
 }
 
 /// A header by its name or its `RC-`-prefixed name.
@@ -76,9 +69,15 @@ fn signature_matches(secret: &str, nonce: &str, timestamp: &str, given: &str) ->
 /// Accept seconds or milliseconds within `skew_secs` of `now_ms`.
 fn check_timestamp(raw: &str, now_ms: i64, skew_secs: u32) -> Result<(), RcError> {
     let value: i64 = raw.parse().map_err(|_| RcError::bad_signature("Timestamp must be an integer"))?;
+    // One spelling per timestamp: `+T` and `000T` would sign as other strings for the same instant.
+    if !raw.bytes().all(|b| b.is_ascii_digit()) || raw.starts_with('0') {
+        return Err(RcError::bad_signature("Timestamp must be written without a sign or leading zeros"));
+    }
     let at_ms = if value > MILLIS_THRESHOLD { value } else { value.saturating_mul(1000) };
     if now_ms.abs_diff(at_ms) > u64::from(skew_secs) * 1000 {
-        return Err(RcError::bad_signature(format!("Timestamp is more than {skew_secs} seconds away from the server's clock")));
+        return Err(RcError::bad_signature(format!(
+            "Timestamp is more than {skew_secs} seconds away from the server's clock"
+        )));
     }
     Ok(())
 }
@@ -108,6 +107,9 @@ mod tests {
         assert!(check_timestamp("1700000601", now, 600).is_err());
         assert!(check_timestamp("1699999399000", now, 600).is_err());
         assert!(check_timestamp("soon", now, 600).is_err());
+        assert!(check_timestamp("+1700000000", now, 600).is_err());
+        assert!(check_timestamp("0001700000000", now, 600).is_err());
+        assert!(check_timestamp("0", now, 600).is_err());
         assert!(check_timestamp("-99999999999999999", now, 600).is_err());
     }
 }

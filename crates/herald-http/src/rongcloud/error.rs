@@ -17,12 +17,12 @@ pub enum Family {
     Subscription,
 }
 
-/// A RongCloud error answer.
+/// A RongCloud error answer: one whose code is already chosen, or a domain error, answered in the codes of the
+/// route's family.
 #[derive(Debug)]
-pub struct RcError {
-    pub status: StatusCode,
-    pub code: u32,
-    pub message: String,
+pub enum RcError {
+    Coded { status: StatusCode, code: u32, message: String },
+    Domain(Error),
 }
 
 /// HTTP 430 is RongCloud's own "service not enabled" status.
@@ -48,6 +48,7 @@ pub fn code_of(e: &Error, family: Family) -> (u32, StatusCode) {
             Error::InvalidArgument { .. }
             | Error::TooMany { .. }
             | Error::UserNotFound(_)
+            | Error::AlreadyRegistered(_)
             | Error::SelfSubscription
             | Error::SelfFollow
             | Error::FollowingLimit { .. }
@@ -58,6 +59,7 @@ pub fn code_of(e: &Error, family: Family) -> (u32, StatusCode) {
             Error::InvalidArgument { .. }
             | Error::TooMany { .. }
             | Error::UserNotFound(_)
+            | Error::AlreadyRegistered(_)
             | Error::SelfSubscription
             | Error::SelfFollow
             | Error::FollowingLimit { .. }
@@ -69,10 +71,10 @@ pub fn code_of(e: &Error, family: Family) -> (u32, StatusCode) {
 
 impl RcError {
     fn new(code: u32, status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self::Coded { status, code, message: message.into() }
     }
 
-    /// A domain error, answered in `family`'s codes.
+    /// A domain error, answered in `family`'s codes whatever the route's.
     pub fn domain(e: Error, family: Family) -> Self {
         let (code, status) = code_of(&e, family);
         if status.is_server_error() {
@@ -103,13 +105,27 @@ impl RcError {
 
     /// 1008: the app's request rate is over its limit.
     pub fn rate_limited(per_second: u32) -> Self {
-        Self::new(1008, StatusCode::TOO_MANY_REQUESTS, format!("rate limit exceeded: at most {per_second} requests per second"))
+        Self::new(
+            1008,
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("rate limit exceeded: at most {per_second} requests per second"),
+        )
+    }
+
+    /// `{"code","errorMessage"}` with the code's HTTP status; a domain error in the codes of `family`.
+    pub fn answer(self, family: Family) -> Response {
+        match self {
+            Self::Coded { status, code, message } => {
+                (status, Json(json!({"code": code, "errorMessage": message}))).into_response()
+            }
+            Self::Domain(e) => Self::domain(e, family).answer(family),
+        }
     }
 }
 
-impl IntoResponse for RcError {
-    fn into_response(self) -> Response {
-        (self.status, Json(json!({"code": self.code, "errorMessage": self.message}))).into_response()
+impl From<Error> for RcError {
+    fn from(e: Error) -> Self {
+        Self::Domain(e)
     }
 }
 

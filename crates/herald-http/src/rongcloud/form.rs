@@ -1,36 +1,13 @@
 //! RongCloud's `application/x-www-form-urlencoded` bodies. Lists come comma-separated (`subUserIds=a,b`, as the
 //! docs show) or as repeated keys (`subUserIds=a&subUserIds=b`, as the Node SDK sends); both are accepted.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
 use herald_core::{Error, Result};
-
-use super::error::RcError;
-use crate::AppState;
+use serde::Deserialize;
 
 /// The decoded pairs of a form body, in order.
+#[derive(Deserialize)]
+#[serde(transparent)]
 pub struct Form(Vec<(String, String)>);
-
-impl FromRequest<AppState> for Form {
-    type Rejection = RcError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, RcError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                RcError::too_long("the request body is too large")
-            } else {
-                RcError::no_post_data()
-            }
-        })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(RcError::no_post_data());
-        }
-        let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-            .map_err(|e| RcError::domain(Error::invalid("body", format!("not a form: {e}")), super::Family::General))?;
-        Ok(Form(pairs))
-    }
-}
 
 impl Form {
     /// The first non-empty value of `name`.
@@ -44,7 +21,9 @@ impl Form {
 
     /// An optional integer field.
     pub fn int(&self, name: &'static str) -> Result<Option<i64>> {
-        self.get(name).map(|v| v.parse().map_err(|_| Error::invalid(name, format!("{v:?} is not an integer")))).transpose()
+        self.get(name)
+            .map(|v| v.parse().map_err(|_| Error::invalid(name, format!("{v:?} is not an integer"))))
+            .transpose()
     }
 
     /// Every item of a list field, from all its occurrences, split at commas, empty items dropped.

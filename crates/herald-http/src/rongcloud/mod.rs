@@ -5,10 +5,12 @@
 mod auth;
 pub mod error;
 mod form;
+mod settings;
 mod subscriptions;
 pub mod token;
 mod users;
 mod webhook;
+mod wire;
 
 use std::sync::Arc;
 
@@ -17,22 +19,53 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::post;
+use herald_service::AppDirectory;
+use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::dialect::{ConfigError, Dialect, DialectParts, LegacyKey, route};
+use crate::rate_limit::AppRateLimits;
 pub use error::Family;
-pub use webhook::install;
+pub use settings::{RongCloudApp, RongCloudApps, RongCloudSettings};
+
+const NAME: &str = "rongcloud";
+
+/// The RongCloud dialect.
+pub struct RongCloud;
+
+impl Dialect for RongCloud {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn legacy_keys(&self) -> &'static [LegacyKey] {
+        &settings::LEGACY
+    }
+
+    fn generate_credentials(&self) -> Value {
+        json!({"app_key": crate::random_hex(8), "app_secret": crate::random_hex(10)})
+    }
+
+    fn build(&self, apps: &AppDirectory, webhooks: &crate::WebhookDispatcher) -> Result<DialectParts, ConfigError> {
+        let apps = Arc::new(RongCloudApps::read(apps)?);
+        let wire = wire::RongCloudWire { apps: apps.clone(), limits: Arc::new(AppRateLimits::default()) };
+        Ok(DialectParts {
+            routes: routes(&wire),
+            event_sink: webhook::sink(&apps, webhooks),
+            client_tokens: Some(Arc::new(token::RongCloudClientTokens(apps))),
+        })
+    }
+}
 
 /// Longest `X-Request-ID` echoed back, as RongCloud documents it.
 const MAX_REQUEST_ID: usize = 36;
 
-pub fn routes() -> Router<AppState> {
+fn routes(wire: &wire::RongCloudWire) -> Router<AppState> {
     Router::new()
-        .route("/user/getToken.json", post(users::get_token))
-        .route("/user/checkOnline.json", post(users::check_online))
-        .route("/user/subscribe/set.json", post(subscriptions::set))
-        .route("/user/subscribe/query.json", post(subscriptions::query))
-        .layer(axum::Extension(Arc::new(crate::rate_limit::AppRateLimits::default())))
+        .route("/user/getToken.json", route(wire, Family::General, users::get_token))
+        .route("/user/checkOnline.json", route(wire, Family::General, users::check_online))
+        .route("/user/subscribe/set.json", route(wire, Family::Subscription, subscriptions::set))
+        .route("/user/subscribe/query.json", route(wire, Family::Subscription, subscriptions::query))
         .layer(middleware::from_fn(echo_request_id))
 }
 

@@ -1,17 +1,17 @@
 //! `/user/subscribe/set.json` and `/user/subscribe/query.json`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::State;
 use herald_core::paging::{CursorKey, PageRequest};
 use herald_core::subscription::{Subscription, SubscriptionKind};
 use herald_core::{Error, Result, UserId};
+use herald_service::UnknownTargets;
 use serde_json::{Value, json};
 
-use super::auth::SignedApp;
-use super::error::{Family, RcError};
+use super::error::RcError;
 use super::form::Form;
+use super::settings::RongCloudApp;
 use crate::AppState;
 
 /// Targets per set call.
@@ -25,67 +25,68 @@ const MAX_PAGE: i64 = 200;
 const SUBSCRIBE: i64 = 0;
 const CANCEL: i64 = 1;
 
-pub async fn set(State(s): State<AppState>, SignedApp(app): SignedApp, form: Form) -> Result<Json<Value>, RcError> {
-    let fail = |e| RcError::domain(e, Family::Subscription);
-    let subscriber = UserId::parse(form.required("userId").map_err(fail)?).map_err(fail)?;
-    let targets = targets(&form).map_err(fail)?;
-    let kind = kind(&form).map_err(fail)?;
-    match form.int("opType").map_err(fail)? {
+pub async fn set(s: AppState, rc: Arc<RongCloudApp>, form: Form) -> Result<Value, RcError> {
+    let app = &rc.app;
+    let subscriber = UserId::parse(form.required("userId")?)?;
+    let targets = targets(&form)?;
+    let kind = kind(&form)?;
+    match form.int("opType")? {
         Some(SUBSCRIBE) => {
-            let expiry = expiry(&form).map_err(fail)?;
-            let result = s.herald.subscribe(&app, &subscriber, &targets, kind, Some(expiry)).await.map_err(fail)?;
+            let expiry = expiry(&form)?;
+            let result =
+                s.herald.subscribe(app, &subscriber, &targets, kind, Some(expiry), UnknownTargets::Reject).await?;
             let at_limit = &result.outcome.targets_at_limit;
             if at_limit.is_empty() {
-                Ok(Json(json!({"code": 200})))
+                Ok(json!({}))
             } else {
                 // Not an error: the others are subscribed, and RongCloud answers this with HTTP 200.
                 let ids: Vec<&str> = at_limit.iter().map(UserId::as_str).collect();
-                Ok(Json(json!({"code": 26021, "subUserIds": ids})))
+                Ok(json!({"code": 26021, "subUserIds": ids}))
             }
         }
         Some(CANCEL) => {
-            let mut everyone = targets.clone();
-            everyone.push(subscriber.clone());
-            s.herald.require_users(&app.app_id, &everyone).await.map_err(fail)?;
-            s.herald.unsubscribe(&app.app_id, &subscriber, &targets, kind).await.map_err(fail)?;
-            Ok(Json(json!({"code": 200})))
+            s.herald.unsubscribe(&app.app_id, &subscriber, &targets, kind, UnknownTargets::Reject).await?;
+            Ok(json!({}))
         }
-        Some(other) => Err(fail(Error::invalid("opType", format!("must be 0 (subscribe) or 1 (cancel), not {other}")))),
-        None => Err(fail(Error::invalid("opType", "is required"))),
+        Some(other) => {
+            Err(Error::invalid("opType", format!("must be 0 (subscribe) or 1 (cancel), not {other}")).into())
+        }
+        None => Err(Error::invalid("opType", "is required").into()),
     }
 }
 
-pub async fn query(State(s): State<AppState>, SignedApp(app): SignedApp, form: Form) -> Result<Json<Value>, RcError> {
-    let fail = |e| RcError::domain(e, Family::Subscription);
-    let subscriber = UserId::parse(form.required("userId").map_err(fail)?).map_err(fail)?;
-    let kind = kind(&form).map_err(fail)?;
-    let page_size = form.int("pageSize").map_err(fail)?.unwrap_or(MAX_PAGE);
+pub async fn query(s: AppState, rc: Arc<RongCloudApp>, form: Form) -> Result<Value, RcError> {
+    let app = &rc.app;
+    let subscriber = UserId::parse(form.required("userId")?)?;
+    let kind = kind(&form)?;
+    let page_size = form.int("pageSize")?.unwrap_or(MAX_PAGE);
     if !(MIN_PAGE..=MAX_PAGE).contains(&page_size) {
-        return Err(fail(Error::invalid("pageSize", format!("must be {MIN_PAGE}..={MAX_PAGE}"))));
+        return Err(Error::invalid("pageSize", format!("must be {MIN_PAGE}..={MAX_PAGE}")).into());
     }
     let token = form.get("pageToken");
-    let after = CursorKey::decode_opt(token).map_err(|_| fail(Error::invalid("pageToken", "not a token this server issued")))?;
-    s.herald.require_users(&app.app_id, std::slice::from_ref(&subscriber)).await.map_err(fail)?;
+    let after =
+        CursorKey::decode_opt(token).map_err(|_| Error::invalid("pageToken", "not a token this server issued"))?;
     let request = PageRequest { after, limit: page_size as usize };
-    let page = s.herald.subscriptions_of(&app.app_id, &subscriber, kind, &request).await.map_err(fail)?;
+    let page = s.herald.subscriptions_of(&app.app_id, &subscriber, kind, &request).await?;
     // The token of the last subscription listed, even on the last page: polling with it later returns exactly
     // the subscriptions made since, which is why the vendor returns one there too.
     let next_token = match page.items.last() {
         Some(last) => CursorKey { time: last.subscribed_at, user: last.target.clone() }.encode(),
         None => token.unwrap_or_default().to_owned(),
     };
-    Ok(Json(json!({
-        "code": 200,
+    Ok(json!({
         "hasNext": page.next.is_some(),
         "pageToken": next_token,
         "subscriptions": records(&page.items),
-    })))
+    }))
 }
 
 /// Group subscriptions made by the same call — same type, time and lifetime — into one record, in list order.
 /// A subscription without a lifetime (made through another API) shows `expiry` 0.
 fn records(items: &[Subscription]) -> Vec<Value> {
-    let mut groups: Vec<((i64, i64, i64), Vec<&str>)> = Vec::new();
+    /// What the subscriptions of one call share: `(subType, subTime, expiry)`.
+    type CallKey = (i64, i64, i64);
+    let mut groups: Vec<(CallKey, Vec<&str>)> = Vec::new();
     for sub in items {
         let key = (sub.kind.code(), sub.subscribed_at, sub.expiry_secs.unwrap_or(0));
         match groups.iter_mut().find(|(k, _)| *k == key) {

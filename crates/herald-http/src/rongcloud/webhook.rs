@@ -13,10 +13,11 @@ use std::sync::Arc;
 use herald_core::event::PresenceEvent;
 use herald_core::presence::ChangeCause;
 use herald_core::{AppId, Platform};
-use herald_service::{EventSink, Herald};
+use herald_service::EventSink;
 use serde::Serialize;
 
 use super::auth::sign;
+use super::settings::RongCloudApps;
 use crate::webhooks::{Delivery, WebhookDispatcher};
 
 /// The callback body, with RongCloud's field names.
@@ -46,20 +47,18 @@ struct StatusWebhook {
 }
 
 /// Register the status webhook with the service, when at least one app has a RongCloud status URL. Call once.
-pub fn install(herald: &Herald, dispatcher: &WebhookDispatcher) {
-    let targets: HashMap<AppId, Target> = herald
-        .apps
+pub fn sink(apps: &RongCloudApps, dispatcher: &WebhookDispatcher) -> Option<Arc<dyn EventSink>> {
+    let targets: HashMap<AppId, Target> = apps
         .all()
-        .filter_map(|app| {
-            let url = app.webhooks.rongcloud_status_url.as_ref().filter(|u| !u.is_empty())?;
-            let rc = app.rongcloud.as_ref()?;
-            Some((app.app_id.clone(), Target { url: url.clone(), secret: rc.app_secret.as_str().into() }))
+        .filter_map(|rc| {
+            let url = rc.settings.status_url.as_ref().filter(|u| !u.is_empty())?;
+            Some((rc.app.app_id.clone(), Target { url: url.clone(), secret: rc.settings.app_secret.as_str().into() }))
         })
         .collect();
     if targets.is_empty() {
-        return;
+        return None;
     }
-    herald.add_event_sink(Arc::new(StatusWebhook { targets, dispatcher: dispatcher.clone() }));
+    Some(Arc::new(StatusWebhook { targets, dispatcher: dispatcher.clone() }))
 }
 
 impl EventSink for StatusWebhook {
@@ -67,7 +66,8 @@ impl EventSink for StatusWebhook {
         let Some(target) = self.targets.get(&event.app) else { return };
         let gone_status = if event.cause == ChangeCause::Kicked { "2" } else { "1" };
         let came = event.view.platforms.iter().filter(|p| !event.previous.platforms.contains(p)).map(|p| (*p, "0"));
-        let went = event.previous.platforms.iter().filter(|p| !event.view.platforms.contains(p)).map(|p| (*p, gone_status));
+        let went =
+            event.previous.platforms.iter().filter(|p| !event.view.platforms.contains(p)).map(|p| (*p, gone_status));
         let ordering_key = format!("{}/{}", event.app, event.user_id);
         for (platform, status) in went.chain(came) {
             let body = StatusCallback {

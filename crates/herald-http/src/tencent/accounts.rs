@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use herald_core::store::NewUser;
+use herald_core::store::{NewUser, RegisterMode};
 use herald_core::{App, Error, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::call::{check_batch, user_id};
 use super::error::{ACCOUNT_NOT_IMPORTED, Fault, Service, code_of};
+use super::wire::{check_batch, user_id};
 use crate::AppState;
 
 /// Most accounts per multi-import, delete or check.
@@ -27,8 +27,8 @@ pub struct ImportBody {
 }
 
 pub async fn import(s: AppState, app: Arc<App>, body: ImportBody) -> Result<Value, Fault> {
-    let user = NewUser { user_id: user_id(&body.user_id).map_err(fault)?, nickname: body.nick, face_url: body.face_url };
-    s.herald.register_users(&app.app_id, &[user]).await.map_err(fault)?;
+    let user = NewUser { user_id: user_id(&body.user_id)?, nickname: body.nick, face_url: body.face_url };
+    s.herald.register_users(&app.app_id, &[user], RegisterMode::KeepExisting).await?;
     Ok(json!({}))
 }
 
@@ -40,11 +40,12 @@ pub struct MultiImportBody {
 
 /// Valid IDs are imported; invalid ones are listed in `FailAccounts`.
 pub async fn multi_import(s: AppState, app: Arc<App>, body: MultiImportBody) -> Result<Value, Fault> {
-    check_batch(&body.accounts, "Accounts", MAX_ACCOUNTS_PER_CALL).map_err(fault)?;
-    let (valid, failed): (Vec<_>, Vec<_>) = body.accounts.iter().map(|raw| (raw, user_id(raw))).partition(|(_, id)| id.is_ok());
+    check_batch(&body.accounts, "Accounts", MAX_ACCOUNTS_PER_CALL)?;
+    let (valid, failed): (Vec<_>, Vec<_>) =
+        body.accounts.iter().map(|raw| (raw, user_id(raw))).partition(|(_, id)| id.is_ok());
     let users: Vec<NewUser> = valid.into_iter().filter_map(|(_, id)| id.ok()).map(NewUser::id_only).collect();
     if !users.is_empty() {
-        s.herald.register_users(&app.app_id, &users).await.map_err(fault)?;
+        s.herald.register_users(&app.app_id, &users, RegisterMode::KeepExisting).await?;
     }
     let failed: Vec<&String> = failed.into_iter().map(|(raw, _)| raw).collect();
     Ok(json!({ "FailAccounts": failed }))
@@ -63,10 +64,10 @@ pub struct DeleteBody {
 }
 
 pub async fn delete(s: AppState, app: Arc<App>, body: DeleteBody) -> Result<Value, Fault> {
-    check_batch(&body.items, "DeleteItem", MAX_ACCOUNTS_PER_CALL).map_err(fault)?;
+    check_batch(&body.items, "DeleteItem", MAX_ACCOUNTS_PER_CALL)?;
     let parsed: Vec<Result<UserId, Error>> = body.items.iter().map(|i| user_id(&i.user_id)).collect();
     let ids: Vec<UserId> = parsed.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
-    let mut existed = s.herald.delete_users(&app.app_id, &ids).await.map_err(fault)?.into_iter();
+    let mut existed = s.herald.delete_users(&app.app_id, &ids).await?.into_iter();
     let items: Vec<Value> = body
         .items
         .iter()
@@ -90,25 +91,21 @@ pub struct CheckBody {
 }
 
 pub async fn check(s: AppState, app: Arc<App>, body: CheckBody) -> Result<Value, Fault> {
-    check_batch(&body.items, "CheckItem", MAX_ACCOUNTS_PER_CALL).map_err(fault)?;
+    check_batch(&body.items, "CheckItem", MAX_ACCOUNTS_PER_CALL)?;
     let parsed: Vec<Result<UserId, Error>> = body.items.iter().map(|i| user_id(&i.user_id)).collect();
     let ids: Vec<UserId> = parsed.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
-    let missing = s.herald.missing_users(&app.app_id, &ids).await.map_err(fault)?;
+    let mut registered = s.herald.registered(&app.app_id, &ids).await?.into_iter();
     let items: Vec<Value> = body
         .items
         .iter()
         .zip(parsed)
         .map(|(item, id)| match id {
             Err(e) => json!({"UserID": item.user_id, "ResultCode": code_of(&e, S), "ResultInfo": e.to_string(), "AccountStatus": "NotImported"}),
-            Ok(id) => {
-                let status = if missing.contains(&id) { "NotImported" } else { "Imported" };
+            Ok(_) => {
+                let status = if registered.next() == Some(true) { "Imported" } else { "NotImported" };
                 json!({"UserID": item.user_id, "ResultCode": 0, "ResultInfo": "", "AccountStatus": status})
             }
         })
         .collect();
     Ok(json!({ "ResultItem": items }))
-}
-
-fn fault(e: Error) -> Fault {
-    Fault::of(&e, S)
 }

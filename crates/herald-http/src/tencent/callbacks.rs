@@ -2,33 +2,32 @@
 //! out, and `Follow.CallbackAfterFollowAdd` / `Follow.CallbackAfterFollowDelete` after follow changes. They go
 //! through the shared webhook dispatcher (ordered per user, retried with backoff, never blocking the change).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use herald_core::app::TencentCredentials;
+use herald_core::Platform;
 use herald_core::event::{FollowEvent, PresenceEvent};
 use herald_core::presence::ChangeCause;
-use herald_core::Platform;
-use herald_service::{EventSink, Herald};
+use herald_service::EventSink;
 use serde_json::{Value, json};
 
 use super::platform;
+use super::settings::{TencentApps, TencentSettings};
 use crate::webhooks::{Delivery, WebhookDispatcher};
 
 pub const STATE_CHANGE: &str = "State.StateChange";
 pub const AFTER_FOLLOW_ADD: &str = "Follow.CallbackAfterFollowAdd";
 pub const AFTER_FOLLOW_DELETE: &str = "Follow.CallbackAfterFollowDelete";
 
-/// Register the callback sink once, if any app has a Tencent callback URL.
-pub fn install(herald: &Arc<Herald>, dispatcher: &WebhookDispatcher) {
-    if !herald.apps.all().any(|a| a.tencent.is_some() && a.webhooks.tencent_callback_url.is_some()) {
-        return;
+/// The callback sink, if any app has a Tencent callback URL.
+pub fn sink(apps: &Arc<TencentApps>, dispatcher: &WebhookDispatcher) -> Option<Arc<dyn EventSink>> {
+    if !apps.all().any(|a| a.settings.callback_url.is_some()) {
+        return None;
     }
-    // Weak: the sink lives inside the service it points back to.
-    herald.add_event_sink(Arc::new(Callbacks { herald: Arc::downgrade(herald), dispatcher: dispatcher.clone() }));
+    Some(Arc::new(Callbacks { apps: apps.clone(), dispatcher: dispatcher.clone() }))
 }
 
 struct Callbacks {
-    herald: Weak<Herald>,
+    apps: Arc<TencentApps>,
     dispatcher: WebhookDispatcher,
 }
 
@@ -41,14 +40,21 @@ struct StateChange {
 }
 
 impl Callbacks {
-    /// The app's credentials and callback URL, when it wants callbacks.
-    fn target(&self, app: &herald_core::AppId) -> Option<(TencentCredentials, String)> {
-        let herald = self.herald.upgrade()?;
-        let app = herald.apps.get(app)?;
-        Some((app.tencent.clone()?, app.webhooks.tencent_callback_url.clone()?))
+    /// The app's settings and callback URL, when it wants callbacks.
+    fn target(&self, app: &herald_core::AppId) -> Option<(&TencentSettings, &str)> {
+        let tc = self.apps.by_id(app)?;
+        Some((&tc.settings, tc.settings.callback_url.as_deref()?))
     }
 
-    fn send(&self, ordering_key: &str, url: &str, sdkappid: u64, command: &'static str, opt_platform: &str, body: Value) {
+    fn send(
+        &self,
+        ordering_key: &str,
+        url: &str,
+        sdkappid: u64,
+        command: &'static str,
+        opt_platform: &str,
+        body: Value,
+    ) {
         let query = serde_urlencoded::to_string([
             ("SdkAppid", sdkappid.to_string().as_str()),
             ("CallbackCommand", command),
@@ -87,7 +93,7 @@ impl EventSink for Callbacks {
                 ChangeCause::Kicked | ChangeCause::Reported => platform::REST_API,
                 _ => platform::name(change.platform),
             };
-            self.send(event.user_id.as_str(), &url, credentials.sdkappid, STATE_CHANGE, opt_platform, body);
+            self.send(event.user_id.as_str(), url, credentials.sdkappid, STATE_CHANGE, opt_platform, body);
         }
     }
 
@@ -95,11 +101,17 @@ impl EventSink for Callbacks {
         let Some((credentials, url)) = self.target(&event.app) else { return };
         let (command, body) = if event.followed {
             let list: Vec<Value> = event.followees.iter().map(|f| json!({"To_Account": f})).collect();
-            (AFTER_FOLLOW_ADD, json!({"CallbackCommand": AFTER_FOLLOW_ADD, "From_Account": event.follower, "FollowList": list, "EventTime": event.at}))
+            (
+                AFTER_FOLLOW_ADD,
+                json!({"CallbackCommand": AFTER_FOLLOW_ADD, "From_Account": event.follower, "FollowList": list, "EventTime": event.at}),
+            )
         } else {
-            (AFTER_FOLLOW_DELETE, json!({"CallbackCommand": AFTER_FOLLOW_DELETE, "From_Account": event.follower, "To_Account": event.followees, "EventTime": event.at}))
+            (
+                AFTER_FOLLOW_DELETE,
+                json!({"CallbackCommand": AFTER_FOLLOW_DELETE, "From_Account": event.follower, "To_Account": event.followees, "EventTime": event.at}),
+            )
         };
-        self.send(event.follower.as_str(), &url, credentials.sdkappid, command, platform::REST_API, body);
+        self.send(event.follower.as_str(), url, credentials.sdkappid, command, platform::REST_API, body);
     }
 }
 
@@ -114,7 +126,11 @@ fn state_changes(event: &PresenceEvent) -> Vec<StateChange> {
         ChangeCause::Disconnected => ("Disconnect", "LinkClose"),
         _ => ("Logout", "Unregister"),
     };
-    let logins = now.iter().filter(|p| !before.contains(p)).map(|&platform| StateChange { action: "Login", reason: "Register", platform });
+    let logins = now.iter().filter(|p| !before.contains(p)).map(|&platform| StateChange {
+        action: "Login",
+        reason: "Register",
+        platform,
+    });
     let logouts = before.iter().filter(|p| !now.contains(p)).map(|&platform| StateChange { action, reason, platform });
     logins.chain(logouts).collect()
 }
@@ -144,7 +160,8 @@ mod tests {
     fn causes_map_to_tencent_actions_and_reasons() {
         let login = state_changes(&event(&[], &[Platform::Ios], ChangeCause::Connected));
         assert_eq!(login, vec![StateChange { action: "Login", reason: "Register", platform: Platform::Ios }]);
-        let closed = state_changes(&event(&[Platform::Ios, Platform::Web], &[Platform::Ios], ChangeCause::Disconnected));
+        let closed =
+            state_changes(&event(&[Platform::Ios, Platform::Web], &[Platform::Ios], ChangeCause::Disconnected));
         assert_eq!(closed, vec![StateChange { action: "Disconnect", reason: "LinkClose", platform: Platform::Web }]);
         let timed_out = state_changes(&event(&[Platform::Web], &[], ChangeCause::TimedOut));
         assert_eq!((timed_out[0].action, timed_out[0].reason), ("Disconnect", "TimeOut"));

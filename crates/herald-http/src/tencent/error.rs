@@ -32,28 +32,40 @@ pub const UNKNOWN_SDKAPPID: i64 = 70020;
 /// An account named in a query was never imported.
 pub const ACCOUNT_NOT_IMPORTED: i64 = 70107;
 
-/// A failed call or item: the code and the text for `ErrorInfo` / `ResultInfo`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fault {
-    pub code: i64,
-    pub info: String,
+/// Why a call failed: the call itself, with its code chosen where it failed (URL, UserSig, permission, rate, body),
+/// or a domain error, whose code depends on the route's service and is chosen when the answer is written.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    Coded { code: i64, info: String },
+    Domain(Error),
 }
 
 impl Fault {
     pub fn new(code: i64, info: impl Into<String>) -> Self {
-        Self { code, info: info.into() }
+        Self::Coded { code, info: info.into() }
     }
 
     pub fn invalid_json() -> Self {
         Self::new(INVALID_JSON, "Fail to Parse json data of body, Please check it")
     }
 
-    /// A domain error as the given service reports it.
-    pub fn of(e: &Error, service: Service) -> Self {
-        if matches!(e, Error::Unavailable(_)) {
-            tracing::error!(error = %e, "tencent request failed in a backend");
+    /// The code and the text for `ErrorInfo`, as `service` reports them.
+    pub fn resolve(self, service: Service) -> (i64, String) {
+        match self {
+            Self::Coded { code, info } => (code, info),
+            Self::Domain(e) => {
+                if matches!(e, Error::Unavailable(_)) {
+                    tracing::error!(error = %e, "tencent request failed in a backend");
+                }
+                (code_of(&e, service), e.to_string())
+            }
         }
-        Self::new(code_of(e, service), e.to_string())
+    }
+}
+
+impl From<Error> for Fault {
+    fn from(e: Error) -> Self {
+        Self::Domain(e)
     }
 }
 
@@ -61,18 +73,24 @@ impl Fault {
 pub fn code_of(e: &Error, service: Service) -> i64 {
     match service {
         Service::Follow => match e {
-            Error::InvalidArgument { .. } | Error::TooMany { .. } | Error::SelfFollow => 30001,
+            Error::InvalidArgument { .. } | Error::TooMany { .. } | Error::SelfFollow | Error::AlreadyRegistered(_) => {
+                30001
+            }
             Error::UserNotFound(_) => 30003,
             Error::Forbidden(_) | Error::Unauthenticated(_) => 30004,
             Error::Unavailable(_) => 30006,
             Error::FollowingLimit { .. } => 32100,
             // Not produced by follow calls; the nearest meaning.
-            Error::SelfSubscription | Error::SubscriberLimit { .. } | Error::TargetLimit { .. } | Error::UserOffline(_) => 30001,
+            Error::SelfSubscription
+            | Error::SubscriberLimit { .. }
+            | Error::TargetLimit { .. }
+            | Error::UserOffline(_) => 30001,
         },
         Service::Account | Service::OpenIm => match e {
             Error::InvalidArgument { .. }
             | Error::TooMany { .. }
             | Error::SelfFollow
+            | Error::AlreadyRegistered(_)
             | Error::SelfSubscription
             | Error::SubscriberLimit { .. }
             | Error::TargetLimit { .. }
@@ -118,8 +136,8 @@ mod tests {
         let missing = Error::UserNotFound(UserId::parse("x").unwrap());
         assert_eq!(code_of(&missing, Service::Follow), 30003);
         assert_eq!(code_of(&missing, Service::OpenIm), 70107);
-        assert_eq!(admin_required(Service::Follow).code, 30004);
-        assert_eq!(admin_required(Service::Account).code, 60010);
+        assert_eq!(admin_required(Service::Follow).resolve(Service::Follow).0, 30004);
+        assert_eq!(admin_required(Service::Account).resolve(Service::Account).0, 60010);
         assert_eq!(code_of(&Error::FollowingLimit { limit: 1 }, Service::Follow), 32100);
     }
 }

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use herald_core::follow::FollowList;
+use herald_core::follow::{FollowList, Relation};
 use herald_core::paging::{CursorKey, PageRequest};
 use herald_core::{App, Error, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::call::{check_batch, user_id};
 use super::error::{Fault, Service, code_of};
+use super::wire::{check_batch, user_id};
 use crate::AppState;
 
 /// Most accounts per follow_add, follow_delete and follow_get_info.
@@ -36,11 +36,11 @@ pub struct AddBody {
 }
 
 pub async fn add(s: AppState, app: Arc<App>, body: AddBody) -> Result<Value, Fault> {
-    let from = user_id(&body.from_account).map_err(fault)?;
-    check_batch(&body.items, "FollowItem", MAX_FOLLOWS_PER_CALL).map_err(fault)?;
+    let from = user_id(&body.from_account)?;
+    check_batch(&body.items, "FollowItem", MAX_FOLLOWS_PER_CALL)?;
     let targets: Vec<&str> = body.items.iter().map(|i| i.to_account.as_str()).collect();
     let (ids, parsed) = parse_all(&targets);
-    let mut results = s.herald.follow(&app, &from, &ids).await.map_err(fault)?.into_iter();
+    let mut results = s.herald.follow(&app, &from, &ids).await?.into_iter();
     let items = result_items(&targets, parsed, |_| results.next().map(|r| r.map(|_| ())).unwrap_or(Ok(())));
     Ok(json!({ "ResultItem": items }))
 }
@@ -55,37 +55,26 @@ pub struct AccountsBody {
 
 /// Unfollowing someone not followed succeeds (the end state is what was asked); unknown accounts fail their item.
 pub async fn delete(s: AppState, app: Arc<App>, body: AccountsBody) -> Result<Value, Fault> {
-    let from = user_id(&body.from_account).map_err(fault)?;
-    check_batch(&body.to_accounts, "To_Account", MAX_FOLLOWS_PER_CALL).map_err(fault)?;
-    s.herald.require_users(&app.app_id, std::slice::from_ref(&from)).await.map_err(fault)?;
+    let from = user_id(&body.from_account)?;
+    check_batch(&body.to_accounts, "To_Account", MAX_FOLLOWS_PER_CALL)?;
     let targets: Vec<&str> = body.to_accounts.iter().map(String::as_str).collect();
     let (ids, parsed) = parse_all(&targets);
-    let missing = s.herald.missing_users(&app.app_id, &ids).await.map_err(fault)?;
-    let known: Vec<UserId> = ids.iter().filter(|id| !missing.contains(id)).cloned().collect();
-    s.herald.unfollow(&app.app_id, &from, &known).await.map_err(fault)?;
-    let items = result_items(&targets, parsed, |id| match missing.contains(id) {
-        true => Err(Error::UserNotFound(id.clone())),
-        false => Ok(()),
-    });
+    let mut results = s.herald.unfollow(&app.app_id, &from, &ids).await?.into_iter();
+    let items = result_items(&targets, parsed, |_| results.next().map(|r| r.map(drop)).unwrap_or(Ok(())));
     Ok(json!({ "ResultItem": items }))
 }
 
 pub async fn check(s: AppState, app: Arc<App>, body: AccountsBody) -> Result<Value, Fault> {
-    let from = user_id(&body.from_account).map_err(fault)?;
-    check_batch(&body.to_accounts, "To_Account", MAX_CHECKS_PER_CALL).map_err(fault)?;
-    s.herald.require_users(&app.app_id, std::slice::from_ref(&from)).await.map_err(fault)?;
+    let from = user_id(&body.from_account)?;
+    check_batch(&body.to_accounts, "To_Account", MAX_CHECKS_PER_CALL)?;
     let targets: Vec<&str> = body.to_accounts.iter().map(String::as_str).collect();
     let (ids, parsed) = parse_all(&targets);
-    let missing = s.herald.missing_users(&app.app_id, &ids).await.map_err(fault)?;
-    let mut relations = s.herald.relations(&app.app_id, &from, &ids).await.map_err(fault)?.into_iter();
+    let mut relations = s.herald.relations(&app.app_id, &from, &ids).await?.into_iter();
     let items: Vec<Value> = targets
         .iter()
         .zip(parsed)
         .map(|(raw, id)| {
-            let outcome = id.and_then(|id| {
-                let relation = relations.next();
-                if missing.contains(&id) { Err(Error::UserNotFound(id)) } else { Ok(relation.map_or(0, |r| r.bits())) }
-            });
+            let outcome = id.and_then(|_| relations.next().unwrap_or(Ok(Relation::None)).map(Relation::bits));
             match outcome {
                 Ok(bits) => json!({"To_Account": raw, "ResultCode": 0, "ResultInfo": "", "FollowType": bits}),
                 Err(e) => json!({"To_Account": raw, "ResultCode": code_of(&e, S), "ResultInfo": e.to_string(), "FollowType": 0}),
@@ -109,42 +98,36 @@ pub struct GetBody {
 
 /// One page of fans (1), following (2) or mutual (3), newest first. `NextCursor` is empty on the last page.
 pub async fn get(s: AppState, app: Arc<App>, body: GetBody) -> Result<Value, Fault> {
-    let from = user_id(&body.from_account).map_err(fault)?;
+    let from = user_id(&body.from_account)?;
     let list = match body.follow_type {
         1 => FollowList::Fans,
         2 => FollowList::Following,
         3 => FollowList::Mutual,
-        other => return Err(fault(Error::invalid("FollowType", format!("must be 1, 2 or 3, not {other}")))),
+        other => return Err(Error::invalid("FollowType", format!("must be 1, 2 or 3, not {other}")).into()),
     };
     let limit = match body.want_num {
         None => DEFAULT_WANT_NUM,
         Some(n) if (1..=MAX_WANT_NUM as i64).contains(&n) => n as usize,
-        Some(n) => return Err(fault(Error::invalid("WantNum", format!("must be 1..={MAX_WANT_NUM}, not {n}")))),
+        Some(n) => return Err(Error::invalid("WantNum", format!("must be 1..={MAX_WANT_NUM}, not {n}")).into()),
     };
-    let after = CursorKey::decode_opt(body.start_cursor.as_deref()).map_err(fault)?;
-    s.herald.require_users(&app.app_id, std::slice::from_ref(&from)).await.map_err(fault)?;
-    let page = s.herald.follow_page(&app.app_id, &from, list, &PageRequest { after, limit }).await.map_err(fault)?;
+    let after = CursorKey::decode_opt(body.start_cursor.as_deref())?;
+    let page = s.herald.follow_page(&app.app_id, &from, list, &PageRequest { after, limit }).await?;
     let items: Vec<Value> =
         page.items.iter().map(|e| json!({"To_Account": e.user_id, "FollowTime": e.since.div_euclid(1000)})).collect();
     Ok(json!({ "FollowItem": items, "NextCursor": page.next.map(|k| k.encode()).unwrap_or_default() }))
 }
 
 pub async fn get_info(s: AppState, app: Arc<App>, body: AccountsBody) -> Result<Value, Fault> {
-    let from = user_id(&body.from_account).map_err(fault)?;
-    check_batch(&body.to_accounts, "To_Account", MAX_FOLLOWS_PER_CALL).map_err(fault)?;
-    s.herald.require_users(&app.app_id, std::slice::from_ref(&from)).await.map_err(fault)?;
+    let from = user_id(&body.from_account)?;
+    check_batch(&body.to_accounts, "To_Account", MAX_FOLLOWS_PER_CALL)?;
     let targets: Vec<&str> = body.to_accounts.iter().map(String::as_str).collect();
     let (ids, parsed) = parse_all(&targets);
-    let missing = s.herald.missing_users(&app.app_id, &ids).await.map_err(fault)?;
-    let mut counts = s.herald.follow_counts(&app.app_id, &ids).await.map_err(fault)?.into_iter();
+    let mut counts = s.herald.follow_counts(&app.app_id, Some(&from), &ids).await?.into_iter();
     let infos: Vec<Value> = targets
         .iter()
         .zip(parsed)
         .map(|(raw, id)| {
-            let outcome = id.and_then(|id| {
-                let c = counts.next().unwrap_or_default();
-                if missing.contains(&id) { Err(Error::UserNotFound(id)) } else { Ok(c) }
-            });
+            let outcome = id.and_then(|_| counts.next().unwrap_or(Ok(Default::default())));
             let (code, info, c) = match outcome {
                 Ok(c) => (0, String::new(), c),
                 Err(e) => (code_of(&e, S), e.to_string(), Default::default()),
@@ -169,7 +152,11 @@ fn parse_all(targets: &[&str]) -> (Vec<UserId>, Vec<Result<UserId, Error>>) {
 }
 
 /// `ResultItem[{To_Account, ResultCode, ResultInfo}]`; `outcome` is asked once per valid target, in order.
-fn result_items(targets: &[&str], parsed: Vec<Result<UserId, Error>>, mut outcome: impl FnMut(&UserId) -> Result<(), Error>) -> Vec<Value> {
+fn result_items(
+    targets: &[&str],
+    parsed: Vec<Result<UserId, Error>>,
+    mut outcome: impl FnMut(&UserId) -> Result<(), Error>,
+) -> Vec<Value> {
     targets
         .iter()
         .zip(parsed)
@@ -178,8 +165,4 @@ fn result_items(targets: &[&str], parsed: Vec<Result<UserId, Error>>, mut outcom
             Err(e) => json!({"To_Account": raw, "ResultCode": code_of(&e, S), "ResultInfo": e.to_string()}),
         })
         .collect()
-}
-
-fn fault(e: Error) -> Fault {
-    Fault::of(&e, S)
 }

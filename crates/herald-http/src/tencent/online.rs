@@ -7,9 +7,9 @@ use herald_core::{App, Error};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::call::{check_batch, user_id};
 use super::error::{ACCOUNT_NOT_IMPORTED, Fault, Service, code_of};
 use super::platform;
+use super::wire::{check_batch, user_id};
 use crate::AppState;
 
 pub const MAX_ACCOUNTS_PER_QUERY: usize = 500;
@@ -24,14 +24,13 @@ pub struct QueryBody {
 
 /// Imported accounts go to `QueryResult`; never-imported ones (and malformed IDs) to `ErrorList`.
 pub async fn query(s: AppState, app: Arc<App>, body: QueryBody) -> Result<Value, Fault> {
-    let fault = |e: Error| Fault::of(&e, Service::OpenIm);
-    check_batch(&body.to_accounts, "To_Account", MAX_ACCOUNTS_PER_QUERY).map_err(fault)?;
+    check_batch(&body.to_accounts, "To_Account", MAX_ACCOUNTS_PER_QUERY)?;
     if body.is_need_detail > 1 {
-        return Err(fault(Error::invalid("IsNeedDetail", "must be 0 or 1")));
+        return Err(Error::invalid("IsNeedDetail", "must be 0 or 1").into());
     }
     let parsed: Vec<_> = body.to_accounts.iter().map(|raw| user_id(raw)).collect();
     let ids: Vec<_> = parsed.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
-    let mut presences = s.herald.presences(&app.app_id, &ids).await.map_err(fault)?.into_iter();
+    let mut presences = s.herald.presences(&app.app_id, None, &ids).await?.into_iter();
     let mut results = Vec::new();
     let mut errors = Vec::new();
     for (raw, id) in body.to_accounts.iter().zip(parsed) {

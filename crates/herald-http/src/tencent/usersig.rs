@@ -9,8 +9,8 @@
 use std::io::{Read, Write};
 
 use base64::Engine;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use flate2::Compression;
 use flate2::read::ZlibDecoder;
 use flate2::write::ZlibEncoder;
@@ -19,8 +19,10 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 /// Standard alphabet; padding optional on input, since some clients trim it.
-const LENIENT: GeneralPurpose =
-    GeneralPurpose::new(&base64::alphabet::STANDARD, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// A decompressed document larger than this is not a UserSig (a guard against zlib bombs).
 const MAX_DOCUMENT_BYTES: u64 = 16 * 1024;
@@ -71,9 +73,19 @@ impl UserSigClaims {
 }
 
 /// Make a UserSig the way TLSSigAPIv2's `genUserSig` (or, with a userbuf, `genPrivateMapKey`) does.
-pub fn generate(sdkappid: u64, secret_key: &str, identifier: &str, expire_secs: i64, now_secs: i64, userbuf: Option<&[u8]>) -> String {
+pub fn generate(
+    sdkappid: u64,
+    secret_key: &str,
+    identifier: &str,
+    expire_secs: i64,
+    now_secs: i64,
+    userbuf: Option<&[u8]>,
+) -> String {
     let userbuf_base64 = userbuf.map(|b| STANDARD.encode(b));
-    let sig = STANDARD.encode(hmac(secret_key, &string_to_sign(identifier, sdkappid, now_secs, expire_secs, userbuf_base64.as_deref())));
+    let sig = STANDARD.encode(hmac(
+        secret_key,
+        &string_to_sign(identifier, sdkappid, now_secs, expire_secs, userbuf_base64.as_deref()),
+    ));
     let mut doc = json!({
         "TLS.ver": "2.0",
         "TLS.identifier": identifier,
@@ -89,35 +101,42 @@ pub fn generate(sdkappid: u64, secret_key: &str, identifier: &str, expire_secs: 
     // Writing into a Vec cannot fail.
     let _ = z.write_all(doc.to_string().as_bytes());
     let compressed = z.finish().unwrap_or_default();
-    STANDARD.encode(compressed).replace('+', "*").replace('/', "-").replace('=', "_")
+    to_usersig_alphabet(&STANDARD.encode(compressed))
+}
+
+/// UserSigs are base64 with `*`, `-` and `_` for `+`, `/` and `=`, so that they fit in URLs.
+fn to_usersig_alphabet(standard: &str) -> String {
+    standard.replace('+', "*").replace('/', "-").replace('=', "_")
+}
+
+fn from_usersig_alphabet(usersig: &str) -> String {
+    usersig.replace('*', "+").replace('-', "/").replace('_', "=")
 }
 
 /// Decode a UserSig without checking its signature: which app and user it claims to be for.
 pub fn decode(usersig: &str) -> Result<UserSigClaims, UserSigError> {
-    let b64: String = usersig
-        .trim()
-        .chars()
-        .map(|c| match c {
-            '*' => '+',
-            '-' => '/',
-            '_' => '=',
-            c => c,
-        })
-        .collect();
+    let b64 = from_usersig_alphabet(usersig.trim());
     let compressed = LENIENT.decode(b64).map_err(|_| UserSigError::Malformed("not base64"))?;
     let mut text = Vec::new();
-    ZlibDecoder::new(compressed.as_slice())
+    let mut zlib = ZlibDecoder::new(compressed.as_slice());
+    (&mut zlib)
         .take(MAX_DOCUMENT_BYTES + 1)
         .read_to_end(&mut text)
         .map_err(|_| UserSigError::Malformed("not zlib data"))?;
     if text.len() as u64 > MAX_DOCUMENT_BYTES {
         return Err(UserSigError::Malformed("document too large"));
     }
+    // One UserSig has one spelling: bytes after the zlib stream would make many strings one credential.
+    if zlib.total_in() != compressed.len() as u64 {
+        return Err(UserSigError::Malformed("bytes after the zlib stream"));
+    }
     let doc: Value = serde_json::from_slice(&text).map_err(|_| UserSigError::Malformed("not a JSON document"))?;
     let sig = doc["TLS.sig"].as_str().ok_or(UserSigError::Malformed("TLS.sig missing"))?;
     Ok(UserSigClaims {
         identifier: doc["TLS.identifier"].as_str().ok_or(UserSigError::Malformed("TLS.identifier missing"))?.to_owned(),
-        sdkappid: integer(&doc["TLS.sdkappid"]).and_then(|n| u64::try_from(n).ok()).ok_or(UserSigError::Malformed("TLS.sdkappid missing"))?,
+        sdkappid: integer(&doc["TLS.sdkappid"])
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or(UserSigError::Malformed("TLS.sdkappid missing"))?,
         time: integer(&doc["TLS.time"]).ok_or(UserSigError::Malformed("TLS.time missing"))?,
         expire: integer(&doc["TLS.expire"]).ok_or(UserSigError::Malformed("TLS.expire missing"))?,
         userbuf_base64: match &doc["TLS.userbuf"] {
@@ -131,7 +150,13 @@ pub fn decode(usersig: &str) -> Result<UserSigClaims, UserSigError> {
 
 /// Verify a UserSig for `sdkappid` and `identifier` at `now_secs`, in the order Tencent checks: SDKAppID, user,
 /// signature, expiry. Returns the verified claims.
-pub fn verify(usersig: &str, sdkappid: u64, secret_key: &str, identifier: &str, now_secs: i64) -> Result<UserSigClaims, UserSigError> {
+pub fn verify(
+    usersig: &str,
+    sdkappid: u64,
+    secret_key: &str,
+    identifier: &str,
+    now_secs: i64,
+) -> Result<UserSigClaims, UserSigError> {
     let claims = decode(usersig)?;
     if claims.sdkappid != sdkappid {
         return Err(UserSigError::SdkAppIdMismatch);
@@ -144,8 +169,15 @@ pub fn verify(usersig: &str, sdkappid: u64, secret_key: &str, identifier: &str, 
 
 /// Check the signature and expiry of decoded claims.
 pub fn verify_claims(claims: UserSigClaims, secret_key: &str, now_secs: i64) -> Result<UserSigClaims, UserSigError> {
-    let content = string_to_sign(&claims.identifier, claims.sdkappid, claims.time, claims.expire, claims.userbuf_base64.as_deref());
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret_key.as_bytes()).map_err(|_| UserSigError::BadSignature)?;
+    let content = string_to_sign(
+        &claims.identifier,
+        claims.sdkappid,
+        claims.time,
+        claims.expire,
+        claims.userbuf_base64.as_deref(),
+    );
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret_key.as_bytes()).map_err(|_| UserSigError::BadSignature)?;
     mac.update(content.as_bytes());
     // Constant-time comparison.
     mac.verify_slice(&claims.sig).map_err(|_| UserSigError::BadSignature)?;
@@ -207,11 +239,26 @@ mod tests {
             assert_eq!((claims.time, claims.expire), (v.time, v.expire));
             assert_eq!(STANDARD.encode(&claims.sig), v.sig);
             assert_eq!(claims.userbuf_base64, v.userbuf_base64);
-            assert!(verify(&v.usersig, v.sdkappid, &v.key, &v.identifier, v.time + v.expire).is_ok(), "last valid second");
-            assert_eq!(verify(&v.usersig, v.sdkappid, &v.key, &v.identifier, v.time + v.expire + 1), Err(UserSigError::Expired));
-            assert_eq!(verify(&v.usersig, v.sdkappid, "wrong key", &v.identifier, v.time), Err(UserSigError::BadSignature));
-            assert_eq!(verify(&v.usersig, v.sdkappid + 1, &v.key, &v.identifier, v.time), Err(UserSigError::SdkAppIdMismatch));
-            assert_eq!(verify(&v.usersig, v.sdkappid, &v.key, "someone_else", v.time), Err(UserSigError::IdentifierMismatch));
+            assert!(
+                verify(&v.usersig, v.sdkappid, &v.key, &v.identifier, v.time + v.expire).is_ok(),
+                "last valid second"
+            );
+            assert_eq!(
+                verify(&v.usersig, v.sdkappid, &v.key, &v.identifier, v.time + v.expire + 1),
+                Err(UserSigError::Expired)
+            );
+            assert_eq!(
+                verify(&v.usersig, v.sdkappid, "wrong key", &v.identifier, v.time),
+                Err(UserSigError::BadSignature)
+            );
+            assert_eq!(
+                verify(&v.usersig, v.sdkappid + 1, &v.key, &v.identifier, v.time),
+                Err(UserSigError::SdkAppIdMismatch)
+            );
+            assert_eq!(
+                verify(&v.usersig, v.sdkappid, &v.key, "someone_else", v.time),
+                Err(UserSigError::IdentifierMismatch)
+            );
         }
     }
 
@@ -234,6 +281,41 @@ mod tests {
     }
 
     #[test]
+    fn bytes_after_the_zlib_stream_are_refused() {
+        let sig = generate(1400000001, "k", "alice", 86400, 1_700_000_000, None);
+        let mut raw = STANDARD.decode(from_usersig_alphabet(&sig)).unwrap();
+        raw.extend_from_slice(b"tail");
+        let padded = to_usersig_alphabet(&STANDARD.encode(raw));
+        assert!(decode(&sig).is_ok());
+        assert!(matches!(decode(&padded), Err(UserSigError::Malformed("bytes after the zlib stream"))));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_decodes_or_is_malformed_never_panics(text in ".{0,300}") {
+            let _ = decode(&text);
+        }
+
+        #[test]
+        fn generated_sigs_verify_for_their_own_identifier_only(
+            identifier in "[a-zA-Z0-9_]{1,32}",
+            other in "[a-zA-Z0-9_]{1,32}",
+            sdkappid in 1_400_000_000u64..1_500_000_000,
+            ttl in 1i64..1_000_000,
+        ) {
+            let sig = generate(sdkappid, "key", &identifier, ttl, 1_700_000_000, None);
+            proptest::prop_assert!(verify(&sig, sdkappid, "key", &identifier, 1_700_000_000).is_ok());
+            proptest::prop_assert!(verify(&sig, sdkappid, "other key", &identifier, 1_700_000_000).is_err());
+            if other != identifier {
+                proptest::prop_assert!(verify(&sig, sdkappid, "key", &other, 1_700_000_000).is_err());
+            }
+            // Valid through `time + expire` inclusive, as the official libraries check it.
+            proptest::prop_assert!(verify(&sig, sdkappid, "key", &identifier, 1_700_000_000 + ttl).is_ok());
+            proptest::prop_assert!(verify(&sig, sdkappid, "key", &identifier, 1_700_000_001 + ttl).is_err());
+        }
+    }
+
+    #[test]
     fn garbage_is_malformed_not_a_panic() {
         for bad in ["", "!!!", "eJw_", "aGVsbG8_", &STANDARD.encode(b"not zlib")] {
             assert!(matches!(decode(bad), Err(UserSigError::Malformed(_))), "{bad}");
@@ -241,7 +323,7 @@ mod tests {
         // Valid zlib of a JSON document that lacks the fields.
         let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
         z.write_all(b"{\"TLS.ver\":\"2.0\"}").unwrap();
-        let sig = STANDARD.encode(z.finish().unwrap()).replace('+', "*").replace('/', "-").replace('=', "_");
+        let sig = to_usersig_alphabet(&STANDARD.encode(z.finish().unwrap()));
         assert!(matches!(decode(&sig), Err(UserSigError::Malformed(_))));
     }
 }

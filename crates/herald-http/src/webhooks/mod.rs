@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Builds the URL of one attempt, so signatures with timestamps are fresh on every retry.
 pub type UrlBuilder = Arc<dyn Fn() -> String + Send + Sync>;
@@ -46,23 +48,33 @@ impl Default for RetryPolicy {
 #[derive(Clone)]
 pub struct WebhookDispatcher {
     lanes: Arc<Vec<mpsc::Sender<Delivery>>>,
+    work: TaskTracker,
+    stop: CancellationToken,
 }
 
 const LANES: usize = 16;
 const LANE_QUEUE: usize = 10_000;
 
 impl WebhookDispatcher {
-    /// Start the lanes on the current runtime.
+    /// Start the lanes on the current runtime; they run until [`WebhookDispatcher::shutdown`].
     pub fn start(policy: RetryPolicy) -> Self {
         let client = reqwest::Client::builder().timeout(policy.timeout).build().unwrap_or_default();
+        let (work, stop) = (TaskTracker::new(), CancellationToken::new());
         let lanes = (0..LANES)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(LANE_QUEUE);
-                tokio::spawn(run_lane(client.clone(), policy.clone(), rx));
+                work.spawn(run_lane(client.clone(), policy.clone(), rx, stop.clone()));
                 tx
             })
             .collect();
-        Self { lanes: Arc::new(lanes) }
+        Self { lanes: Arc::new(lanes), work, stop }
+    }
+
+    /// Stop every lane and wait for them; what is still queued is not sent.
+    pub async fn shutdown(&self) {
+        self.stop.cancel();
+        self.work.close();
+        self.work.wait().await;
     }
 
     /// Queue a delivery behind the earlier ones with the same ordering key.
@@ -76,8 +88,13 @@ impl WebhookDispatcher {
     }
 }
 
-async fn run_lane(client: reqwest::Client, policy: RetryPolicy, mut rx: mpsc::Receiver<Delivery>) {
-    while let Some(d) = rx.recv().await {
+async fn run_lane(
+    client: reqwest::Client,
+    policy: RetryPolicy,
+    mut rx: mpsc::Receiver<Delivery>,
+    stop: CancellationToken,
+) {
+    while let Some(d) = tokio::select! { d = rx.recv() => d, _ = stop.cancelled() => None } {
         let mut delay = policy.first_delay;
         for attempt in 1..=policy.max_attempts {
             let url = (d.url)();
@@ -95,7 +112,10 @@ async fn run_lane(client: reqwest::Client, policy: RetryPolicy, mut rx: mpsc::Re
                 tracing::error!(kind = d.kind, attempts = attempt, "webhook given up");
                 break;
             }
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.cancelled() => return,
+            }
             delay = (delay * 2).min(policy.max_delay);
         }
     }

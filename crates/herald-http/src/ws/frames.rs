@@ -7,7 +7,7 @@ use axum::extract::ws::{Message, Utf8Bytes};
 use herald_core::event::PresenceEvent;
 use herald_core::subscription::SubscriptionKind;
 use herald_core::{Error, UserId};
-use herald_service::{ClientConnection, Outbound};
+use herald_service::{ClientConnection, Outbound, UnknownTargets};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -53,7 +53,9 @@ async fn dispatch(s: &AppState, conn: &ClientConnection, frame: ClientFrame) -> 
         ClientFrame::Ping { id } => Ok(with_id(json!({"type": "pong"}), id)),
         ClientFrame::Subscribe { id, user_ids, expiry } => {
             check_size(&user_ids).map_err(|e| (id.clone(), e))?;
-            match h.subscribe(app, &conn.user, &user_ids, SubscriptionKind::OnlineStatus, expiry).await {
+            // One frame has one reply: a target that is not registered fails the frame, and nothing is subscribed.
+            let kind = SubscriptionKind::OnlineStatus;
+            match h.subscribe(app, &conn.user, &user_ids, kind, expiry, UnknownTargets::Reject).await {
                 Ok(r) => Ok(with_id(
                     json!({
                         "type": "subscribed",
@@ -67,7 +69,8 @@ async fn dispatch(s: &AppState, conn: &ClientConnection, frame: ClientFrame) -> 
         }
         ClientFrame::Unsubscribe { id, user_ids } => {
             check_size(&user_ids).map_err(|e| (id.clone(), e))?;
-            match h.unsubscribe(&app.app_id, &conn.user, &user_ids, SubscriptionKind::OnlineStatus).await {
+            let kind = SubscriptionKind::OnlineStatus;
+            match h.unsubscribe(&app.app_id, &conn.user, &user_ids, kind, UnknownTargets::Reject).await {
                 Ok(_) => Ok(with_id(json!({"type": "unsubscribed"}), id)),
                 Err(e) => Err((id, e)),
             }
@@ -126,7 +129,9 @@ pub fn connected_frame(conn: &ClientConnection, heartbeat_timeout: std::time::Du
     .to_string()
 }
 
-/// The PRESENCE frame pushed for a change.
+/// The PRESENCE frame pushed for a change: the fields of a queried PRESENCE, plus the change's `cause`. A change
+/// never leaves a user offline as it was (the view differs), so an offline event is the moment the user was last
+/// seen.
 pub fn event_json(e: &PresenceEvent) -> Value {
     json!({
         "type": "presence",
@@ -135,6 +140,7 @@ pub fn event_json(e: &PresenceEvent) -> Value {
         "platforms": e.view.platforms,
         "push_online": e.view.push_online,
         "custom_status": e.view.custom_status,
+        "last_seen": (!e.view.online).then_some(e.at),
         "at": e.at,
         "cause": e.cause,
         "details": e.details.iter().map(|d| json!({

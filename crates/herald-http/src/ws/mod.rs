@@ -8,21 +8,22 @@ mod frames;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
-use herald_core::presence::ChangeCause;
 use herald_core::Platform;
+use herald_core::presence::ChangeCause;
 use herald_service::{ClientConnection, Outbound};
 use serde::Deserialize;
+use tokio::sync::mpsc::Receiver;
 use tokio::time::Instant;
 
+use crate::AppState;
 use crate::native::error::ApiError;
 use crate::native::extract_query;
-use crate::AppState;
 
 /// Most queued events written before one flush.
 const MAX_BATCH: usize = 64;
@@ -63,95 +64,147 @@ async fn upgrade(State(s): State<AppState>, ws: WebSocketUpgrade, query: axum::h
         Err(e) => return e.into_response(),
     };
     // Check before upgrading, so an unknown user gets an HTTP error rather than a socket that closes at once.
-    if let Err(e) = s.herald.require_users(&identity.app.app_id, std::slice::from_ref(&identity.user)).await {
+    if let Err(e) = s.herald.check_can_connect(&identity.app.app_id, &identity.user).await {
         return ApiError::from(e).into_response();
     }
     // Go online only once the socket exists: an upgrade that never completes must leave no connection behind.
-    ws.read_buffer_size(READ_BUFFER_BYTES).max_message_size(MAX_CLIENT_FRAME_BYTES).on_upgrade(move |mut socket| async move {
-        match s.herald.connect(identity.app, identity.user, platform, params.background).await {
-            Ok(conn) => {
-                // Tell the client it is online now: the handshake completed before the connection was recorded.
-                let hello = frames::connected_frame(&conn, s.herald.config.heartbeat_timeout);
-                if socket.send(Message::Text(hello.into())).await.is_ok() {
-                    serve(s, socket, conn).await
-                } else {
-                    s.herald.disconnect(&conn, ChangeCause::Disconnected).await
+    ws.read_buffer_size(READ_BUFFER_BYTES).max_message_size(MAX_CLIENT_FRAME_BYTES).on_upgrade(
+        move |mut socket| async move {
+            match s.herald.connect(identity.app, identity.user, platform, params.background).await {
+                Ok(conn) => {
+                    // Tell the client it is online now: the handshake completed before the connection was recorded.
+                    let hello = frames::connected_frame(&conn, s.herald.config.heartbeat_timeout);
+                    if socket.send(Message::Text(hello.into())).await.is_ok() {
+                        serve(s, socket, conn).await
+                    } else {
+                        s.herald.disconnect(conn, ChangeCause::Disconnected).await
+                    }
+                }
+                Err(e) => {
+                    let (_, code) = crate::native::error::code_of(&e);
+                    let frame = serde_json::json!({"type": "error", "code": code, "message": e.to_string()});
+                    let _ = socket.send(Message::Text(frame.to_string().into())).await;
+                    let _ = socket.send(Message::Close(None)).await;
                 }
             }
-            Err(e) => {
-                let (_, code) = crate::native::error::code_of(&e);
-                let frame = serde_json::json!({"type": "error", "code": code, "message": e.to_string()});
-                let _ = socket.send(Message::Text(frame.to_string().into())).await;
-                let _ = socket.send(Message::Close(None)).await;
-            }
-        }
-    })
+        },
+    )
 }
 
 /// The URL's platform wins; a token that names one must agree with it.
 fn resolve_platform(query: Option<&str>, token: Option<Platform>) -> Result<Platform, ApiError> {
     let from_query = query.map(Platform::from_name).transpose()?;
     match (from_query, token) {
-        (Some(q), Some(t)) if q != t => Err(ApiError::invalid(format!(
-            "platform {} does not match the token's platform {}",
-            q.name(),
-            t.name()
-        ))),
+        (Some(q), Some(t)) if q != t => {
+            Err(ApiError::invalid(format!("platform {} does not match the token's platform {}", q.name(), t.name())))
+        }
         (Some(p), _) | (None, Some(p)) => Ok(p),
         (None, None) => Err(ApiError::invalid("platform is required")),
+    }
+}
+
+/// How long a close frame may take to go out before the socket is dropped without one.
+const CLOSE_FRAME_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Why a connection's loop ended, and the close frame the client should get, if it still reads.
+struct Ending {
+    cause: ChangeCause,
+    close: Option<CloseFrame>,
+}
+
+impl Ending {
+    fn disconnected() -> Self {
+        Self { cause: ChangeCause::Disconnected, close: None }
+    }
+
+    /// 4000 for a connection ended on purpose; 1012 ("service restart") for one whose client should reconnect.
+    fn closed_by_service(conn: &ClientConnection) -> Self {
+        let closing = conn.closing();
+        let code = if closing.as_ref().is_some_and(|c| c.reconnect) { 1012 } else { 4000 };
+        let reason = Utf8Bytes::from(closing.map(|c| c.reason).unwrap_or_default());
+        Self { cause: ChangeCause::Kicked, close: Some(CloseFrame { code, reason }) }
+    }
+
+    fn timed_out() -> Self {
+        let close = CloseFrame { code: 4001, reason: Utf8Bytes::from_static("heartbeat timeout") };
+        Self { cause: ChangeCause::TimedOut, close: Some(close) }
+    }
+
+    fn write_stalled() -> Self {
+        let close = CloseFrame { code: 4000, reason: Utf8Bytes::from_static("slow consumer: a write stalled") };
+        Self { cause: ChangeCause::Kicked, close: Some(close) }
     }
 }
 
 async fn serve(s: AppState, socket: WebSocket, mut conn: ClientConnection) {
     let (mut sink, mut stream) = socket.split();
     let timeout: Duration = s.herald.config.heartbeat_timeout;
+    let write_timeout = s.herald.config.write_timeout;
     let closer = conn.close_signal();
     let mut deadline = Instant::now() + timeout;
-    let cause = loop {
-        tokio::select! {
+    // Every write below races the close signal, the heartbeat deadline and the write timeout: a client that stops
+    // reading blocks the write, and must not keep its connection (and its user's presence) alive by doing so.
+    let ending = loop {
+        let outcome = tokio::select! {
             inbound = stream.next() => match inbound {
                 Some(Ok(Message::Text(text))) => {
                     deadline = Instant::now() + timeout;
                     // Boxed: the reply future is large and rare; inline it would sit in every idle connection.
                     let reply = Box::pin(frames::handle(&s, &conn, text.as_str())).await;
-                    if sink.send(Message::Text(reply.into())).await.is_err() {
-                        break ChangeCause::Disconnected;
-                    }
+                    Write::Reply(reply)
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break ChangeCause::Disconnected,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break Ending::disconnected(),
                 // Pings are answered by the protocol layer; any frame proves the client alive.
-                Some(Ok(_)) => deadline = Instant::now() + timeout,
-            },
-            event = conn.outbound.recv() => {
-                let Some(first) = event else { break ChangeCause::Disconnected };
-                if write_batch(&mut sink, &mut conn, first).await.is_err() {
-                    break ChangeCause::Disconnected;
+                Some(Ok(_)) => {
+                    deadline = Instant::now() + timeout;
+                    continue;
                 }
+            },
+            event = conn.outbound.recv() => match event {
+                Some(first) => Write::Events(first),
+                None => break Ending::disconnected(),
+            },
+            _ = closer.cancelled() => break Ending::closed_by_service(&conn),
+            _ = tokio::time::sleep_until(deadline) => break Ending::timed_out(),
+        };
+        let written = async {
+            match outcome {
+                Write::Reply(reply) => sink.send(Message::Text(reply.into())).await,
+                Write::Events(first) => write_batch(&mut sink, &mut conn.outbound, first).await,
             }
-            _ = closer.cancelled() => {
-                let reason = conn.close_reason().unwrap_or_default();
-                let frame = CloseFrame { code: 4000, reason: Utf8Bytes::from(reason) };
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                break ChangeCause::Kicked;
-            }
-            _ = tokio::time::sleep_until(deadline) => {
-                let frame = CloseFrame { code: 4001, reason: Utf8Bytes::from_static("heartbeat timeout") };
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                break ChangeCause::TimedOut;
-            }
+        };
+        tokio::select! {
+            result = tokio::time::timeout(write_timeout, written) => match result {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break Ending::disconnected(),
+                Err(_) => break Ending::write_stalled(),
+            },
+            _ = closer.cancelled() => break Ending::closed_by_service(&conn),
+            _ = tokio::time::sleep_until(deadline) => break Ending::timed_out(),
         }
     };
-    s.herald.disconnect(&conn, cause).await;
+    if let Some(frame) = ending.close {
+        // A client that does not read gets no close frame: the socket is dropped when the attempt times out.
+        let _ = tokio::time::timeout(CLOSE_FRAME_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+    }
+    drop((sink, stream));
+    s.herald.disconnect(conn, ending.cause).await;
+}
+
+/// What the connection's loop has to write next.
+enum Write {
+    Reply(String),
+    Events(Outbound),
 }
 
 /// Write the first event and whatever else is already queued, then flush once.
-async fn write_batch<S>(sink: &mut S, conn: &mut ClientConnection, first: Outbound) -> Result<(), axum::Error>
+async fn write_batch<S>(sink: &mut S, outbound: &mut Receiver<Outbound>, first: Outbound) -> Result<(), axum::Error>
 where
     S: SinkExt<Message, Error = axum::Error> + Unpin,
 {
     sink.feed(frames::outbound_message(&first)).await?;
     for _ in 1..MAX_BATCH {
-        match conn.outbound.try_recv() {
+        match outbound.try_recv() {
             Ok(next) => sink.feed(frames::outbound_message(&next)).await?,
             Err(_) => break,
         }

@@ -1,12 +1,10 @@
 //! The native HTTP API end to end against the real binary: every route, its per-item results and its errors.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
+use crate::support::{Options, Server};
 use serde_json::{Value, json};
-use support::{Options, Server};
 
 fn error_code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"))
@@ -84,9 +82,8 @@ async fn bad_bodies_get_native_errors() {
 #[tokio::test]
 async fn users_register_get_and_delete_with_relations() {
     let s = Server::start().await;
-    let (status, body) = s
-        .post("/v1/users", json!({"users": [{"user_id": "alice", "nickname": "Alice"}, {"user_id": "bob"}]}))
-        .await;
+    let (status, body) =
+        s.post("/v1/users", json!({"users": [{"user_id": "alice", "nickname": "Alice"}, {"user_id": "bob"}]})).await;
     assert_eq!(status, 200);
     assert_eq!(body, json!({"results": [{"user_id": "alice", "created": true}, {"user_id": "bob", "created": true}]}));
     let (_, body) = s.post("/v1/users", json!({"users": [{"user_id": "alice"}]})).await;
@@ -153,7 +150,10 @@ async fn presence_query_reports_per_platform_detail_and_unknown_users() {
                {"platform": "web", "background": false, "connections": 1}])
     );
     assert_eq!(r[1]["presence"]["online"], false);
-    assert_eq!(r[2], json!({"user_id": "ghost", "error": {"code": "user_not_found", "message": "user ghost is not registered"}}));
+    assert_eq!(
+        r[2],
+        json!({"user_id": "ghost", "error": {"code": "user_not_found", "message": "user ghost is not registered"}})
+    );
     let many: Vec<String> = (0..501).map(|i| format!("u{i}")).collect();
     let (status, body) = s.post("/v1/presence/query", json!({"user_ids": many})).await;
     assert_eq!((status, error_code(&body)), (400, "too_many_items"));
@@ -165,9 +165,8 @@ async fn server_reported_presence_expires_and_records_last_seen() {
     s.register(&["alice", "bob"]).await;
     let mut alice = s.connect("alice", "web").await;
     alice.subscribe(&["bob"]).await;
-    let (status, body) = s
-        .post("/v1/presence/report", json!({"user_id": "bob", "online": true, "platform": "android", "ttl": 1}))
-        .await;
+    let (status, body) =
+        s.post("/v1/presence/report", json!({"user_id": "bob", "online": true, "platform": "android", "ttl": 1})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!((body["online"].as_bool(), body["platforms"].clone()), (Some(true), json!(["android"])));
     assert_eq!(alice.presence().await["online"], true);
@@ -192,6 +191,38 @@ async fn server_reported_presence_expires_and_records_last_seen() {
 }
 
 #[tokio::test]
+async fn report_answers_the_presence_after_the_report() {
+    let s = Server::start().await;
+    s.register(&["bob"]).await;
+    let (status, online) =
+        s.post("/v1/presence/report", json!({"user_id": "bob", "online": true, "platform": "ios", "ttl": 60})).await;
+    assert_eq!(status, 200, "{online}");
+    assert_eq!((online["online"].as_bool(), online["platforms"].clone()), (Some(true), json!(["ios"])));
+    assert!(online["last_seen"].is_null(), "{online}");
+    let went_online = online["at"].as_i64().expect("at");
+    assert!(went_online > 1_600_000_000_000, "{online}");
+
+    let (status, offline) = s.post("/v1/presence/report", json!({"user_id": "bob", "online": false})).await;
+    assert_eq!(status, 200, "{offline}");
+    assert_eq!((offline["online"].as_bool(), offline["platforms"].clone()), (Some(false), json!([])), "{offline}");
+    let went_offline = offline["at"].as_i64().expect("at");
+    assert!(went_offline >= went_online, "the offline state began with this report: {offline}");
+    assert_eq!(offline["last_seen"].as_i64(), Some(went_offline), "last seen when it went offline: {offline}");
+    let (_, query) = s.post("/v1/presence/query", json!({"user_ids": ["bob"]})).await;
+    assert_eq!(query["results"][0]["presence"], offline, "a query right after reads the same state");
+
+    // A kick is answered once the user's last-seen time is recorded, so a query right after shows it.
+    let _ws = s.connect("bob", "web").await;
+    let (status, body) = s.post("/v1/connections/kick", json!({"user_id": "bob"})).await;
+    assert_eq!((status, body["kicked"].as_i64()), (200, Some(1)), "{body}");
+    let (_, query) = s.post("/v1/presence/query", json!({"user_ids": ["bob"]})).await;
+    let after_kick = &query["results"][0]["presence"];
+    assert_eq!(after_kick["online"], false, "{query}");
+    assert!(after_kick["last_seen"].as_i64().unwrap_or(0) > went_offline, "{query}");
+    assert_eq!(after_kick["last_seen"], after_kick["at"], "{query}");
+}
+
+#[tokio::test]
 async fn subscriptions_limits_expiry_and_paging() {
     let toml = "[default_app.limits]\nmax_subscriptions_per_subscriber = 5\nmax_subscribers_per_target = 2\n";
     let s = Server::start_with(Options { config_toml: Some(toml.into()), ..Options::default() }).await;
@@ -205,15 +236,46 @@ async fn subscriptions_limits_expiry_and_paging() {
     let (status, body) = s.post("/v1/subscriptions", json!({"subscriber": "s3", "targets": ["t1", "t3"]})).await;
     assert_eq!(status, 200);
     assert_eq!((body["subscribed"].clone(), body["targets_at_limit"].clone()), (json!(["t3"]), json!(["t1"])));
+    assert_eq!(
+        body["results"],
+        json!([
+            {"user_id": "t1", "error": {"code": "target_limit",
+                "message": "target limit reached: at most 2 live subscribers per user"}},
+            {"user_id": "t3", "result": "subscribed"}
+        ])
+    );
     let (status, body) =
         s.post("/v1/subscriptions", json!({"subscriber": "s1", "targets": ["t3", "t4", "t5", "t6"]})).await;
     assert_eq!((status, error_code(&body)), (409, "subscriber_limit"));
     let (status, body) = s.post("/v1/subscriptions", json!({"subscriber": "s1", "targets": ["s1"]})).await;
     assert_eq!((status, error_code(&body)), (400, "self_subscription"));
-    let (status, body) = s.post("/v1/subscriptions", json!({"subscriber": "s1", "targets": ["ghost"]})).await;
+    // Unregistered targets fail only their own item, like the follow routes; an unregistered subscriber fails all.
+    let (status, body) = s.post("/v1/subscriptions", json!({"subscriber": "s2", "targets": ["ghost", "t2"]})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["results"],
+        json!([
+            {"user_id": "ghost", "error": {"code": "user_not_found", "message": "user ghost is not registered"}},
+            {"user_id": "t2", "result": "subscribed"}
+        ])
+    );
+    assert_eq!(body["subscribed"], json!(["t2"]));
+    let (status, body) = s.post("/v1/subscriptions", json!({"subscriber": "ghost", "targets": ["t2"]})).await;
     assert_eq!((status, error_code(&body)), (404, "user_not_found"));
-    let (status, body) = s.post("/v1/subscriptions", json!({"subscriber": "s1", "targets": ["t3"], "expiry": -5})).await;
+    s.post("/v1/subscriptions/delete", json!({"subscriber": "s2", "targets": ["t2"]})).await;
+    let (status, body) =
+        s.post("/v1/subscriptions", json!({"subscriber": "s1", "targets": ["t3"], "expiry": -5})).await;
     assert_eq!((status, error_code(&body)), (400, "invalid_argument"));
+    // A lifetime whose end does not fit the clock is refused, not wrapped into one that ended long ago.
+    for expiry in [i64::MAX, 315_360_001] {
+        let (status, body) =
+            s.post("/v1/subscriptions", json!({"subscriber": "s1", "targets": ["t3"], "expiry": expiry})).await;
+        assert_eq!((status, error_code(&body)), (400, "invalid_argument"), "{expiry}: {body}");
+    }
+    let (status, _) =
+        s.post("/v1/subscriptions", json!({"subscriber": "s3", "targets": ["t4"], "expiry": 315_360_000})).await;
+    assert_eq!(status, 200, "ten years is the longest lifetime");
+    s.post("/v1/subscriptions/delete", json!({"subscriber": "s3", "targets": ["t4"]})).await;
     let many: Vec<String> = (0..201).map(|i| format!("u{i}")).collect();
     let (status, body) = s.post("/v1/subscriptions", json!({"subscriber": "s1", "targets": many})).await;
     assert_eq!((status, error_code(&body)), (400, "too_many_items"));
@@ -245,8 +307,24 @@ async fn subscriptions_limits_expiry_and_paging() {
     let (_, live) = s.get("/v1/users/s2/subscriptions").await;
     assert_eq!(live["items"].as_array().unwrap().len(), 1, "expired subscription is gone: {live}");
 
-    let (status, body) = s.post("/v1/subscriptions/delete", json!({"subscriber": "s1", "targets": ["t1", "t6"]})).await;
-    assert_eq!((status, body), (200, json!({"removed": ["t1"]})));
+    let (status, body) =
+        s.post("/v1/subscriptions/delete", json!({"subscriber": "s1", "targets": ["t1", "t6", "ghost"]})).await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({
+                "results": [
+                    {"user_id": "t1", "removed": true},
+                    {"user_id": "t6", "removed": false},
+                    {"user_id": "ghost", "error": {"code": "user_not_found", "message": "user ghost is not registered"}}
+                ],
+                "removed": ["t1"]
+            })
+        )
+    );
+    let (status, body) = s.post("/v1/subscriptions/delete", json!({"subscriber": "ghost", "targets": ["t1"]})).await;
+    assert_eq!((status, error_code(&body)), (404, "user_not_found"));
 }
 
 #[tokio::test]
@@ -266,7 +344,8 @@ async fn follows_check_counts_and_cursor_pages() {
     let toml = "[default_app.limits]\nmax_following = 3\n";
     let s = Server::start_with(Options { config_toml: Some(toml.into()), ..Options::default() }).await;
     s.register(&["me", "a", "b", "c", "d"]).await;
-    let (status, body) = s.post("/v1/follows", json!({"follower": "me", "followees": ["a", "b", "me", "ghost", "a"]})).await;
+    let (status, body) =
+        s.post("/v1/follows", json!({"follower": "me", "followees": ["a", "b", "me", "ghost", "a"]})).await;
     assert_eq!(status, 200);
     assert_eq!(
         body["results"],
@@ -285,15 +364,27 @@ async fn follows_check_counts_and_cursor_pages() {
         s.post("/v1/follows", json!({"follower": fan, "followees": ["me"]})).await;
     }
     let (_, body) = s.post("/v1/follows/check", json!({"user_id": "me", "others": ["a", "c", "d", "ghost"]})).await;
-    let relations: Vec<&str> = body["results"].as_array().unwrap().iter().map(|r| r["relation"].as_str().unwrap()).collect();
-    assert_eq!(relations, vec!["mutual", "i_follow", "follows_me", "none"]);
-    let (_, body) = s.post("/v1/follows/counts", json!({"user_ids": ["me"]})).await;
+    let relations: Vec<&str> =
+        body["results"].as_array().unwrap()[..3].iter().map(|r| r["relation"].as_str().unwrap()).collect();
+    assert_eq!(relations, vec!["mutual", "i_follow", "follows_me"]);
+    let ghost =
+        json!({"user_id": "ghost", "error": {"code": "user_not_found", "message": "user ghost is not registered"}});
+    assert_eq!(body["results"][3], ghost, "an unregistered user is an error of its own item, as everywhere");
+    let (status, body) = s.post("/v1/follows/check", json!({"user_id": "ghost", "others": ["a"]})).await;
+    assert_eq!((status, error_code(&body)), (404, "user_not_found"));
+    let (_, body) = s.post("/v1/follows/counts", json!({"user_ids": ["me", "ghost"]})).await;
     assert_eq!(body["results"][0], json!({"user_id": "me", "fans": 3, "following": 3, "mutual": 2}));
+    assert_eq!(body["results"][1], ghost);
 
     let (_, p1) = s.get("/v1/users/me/fans?limit=2").await;
     let (_, p2) = s.get(&format!("/v1/users/me/fans?limit=2&cursor={}", p1["next_cursor"].as_str().unwrap())).await;
-    let fans: Vec<&str> = p1["items"].as_array().unwrap().iter().chain(p2["items"].as_array().unwrap())
-        .map(|i| i["user_id"].as_str().unwrap()).collect();
+    let fans: Vec<&str> = p1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(p2["items"].as_array().unwrap())
+        .map(|i| i["user_id"].as_str().unwrap())
+        .collect();
     assert_eq!(fans, vec!["d", "b", "a"], "newest first");
     assert!(p2["next_cursor"].is_null());
     let (_, mutual) = s.get("/v1/users/me/mutual").await;
@@ -301,9 +392,33 @@ async fn follows_check_counts_and_cursor_pages() {
     let (_, following) = s.get("/v1/users/me/following").await;
     assert_eq!(following["items"].as_array().unwrap().len(), 3);
 
-    let (status, body) = s.post("/v1/follows/delete", json!({"follower": "me", "followees": ["a", "d"]})).await;
+    let (status, body) =
+        s.post("/v1/follows/delete", json!({"follower": "me", "followees": ["a", "d", "ghost"]})).await;
     assert_eq!(status, 200);
-    assert_eq!(body["results"], json!([{"user_id": "a", "removed": true}, {"user_id": "d", "removed": false}]));
+    assert_eq!(body["results"], json!([{"user_id": "a", "removed": true}, {"user_id": "d", "removed": false}, ghost]));
     let (status, body) = s.get("/v1/users/ghost/fans").await;
     assert_eq!((status, error_code(&body)), (404, "user_not_found"));
+}
+
+#[tokio::test]
+async fn wrong_methods_and_unreadable_paths_answer_in_the_native_format() {
+    let s = Server::start().await;
+    for (method, path) in
+        [("PUT", "/v1/users"), ("GET", "/v1/presence/query"), ("POST", "/v1/ws"), ("DELETE", "/healthz")]
+    {
+        let r = s
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", s.base))
+            .bearer_auth(&s.api_key)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let allow = r.headers().get("allow").map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!((status, error_code(&body)), (405, "method_not_allowed"), "{method} {path}: {body}");
+        assert!(allow.is_some(), "{method} {path}: the Allow header names the methods there are");
+    }
+    let (status, body) = s.get("/v1/users/%FF%FE").await;
+    assert_eq!((status, error_code(&body)), (400, "invalid_argument"), "{body}");
 }

@@ -1,17 +1,15 @@
 //! Herald's own webhooks: signed, in order per user, retried when the app server fails.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::{Options, Server};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use support::{Options, Server};
 use tokio::sync::mpsc;
 
 /// A receiver that fails its first call, then records every call it accepts.
@@ -48,7 +46,8 @@ fn verify(api_key: &str, headers: &HeaderMap, body: &[u8]) {
 }
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<(HeaderMap, Bytes)>, key: &str) -> Value {
-    let (headers, body) = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("webhook in time").unwrap();
+    let (headers, body) =
+        tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("webhook in time").unwrap();
     verify(key, &headers, &body);
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(headers["x-herald-event"].to_str().unwrap(), v["type"].as_str().unwrap());

@@ -1,12 +1,10 @@
 //! The WebSocket gateway end to end: presence from connections, subscriptions over the socket, pushes, flap
 //! damping, heartbeats, kicks and bad frames.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Options, Server};
 use serde_json::json;
-use support::{Options, Server};
 
 #[tokio::test]
 async fn subscriber_gets_current_status_then_every_change() {
@@ -38,6 +36,32 @@ async fn subscriber_gets_current_status_then_every_change() {
     assert_eq!(ev["online"], false);
     assert_eq!(ev["platforms"], json!([]));
     assert!(alice.recv_within(Duration::from_millis(500)).await.is_none(), "exactly one event per change");
+}
+
+#[tokio::test]
+async fn pushed_frames_are_presence_objects_with_a_cause() {
+    let s = Server::start().await;
+    s.register(&["alice", "bob"]).await;
+    let mut alice = s.connect("alice", "web").await;
+    let queried = alice.subscribe(&["bob"]).await["presences"][0].clone();
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().expect("an object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let mut with_cause = keys(&queried);
+    with_cause.push("cause".into());
+    with_cause.sort();
+
+    let bob = s.connect("bob", "ios").await;
+    let online = alice.presence().await;
+    assert_eq!(keys(&online), with_cause, "{online}");
+    assert!(online["last_seen"].is_null(), "{online}");
+    bob.close().await;
+    let offline = alice.presence().await;
+    assert_eq!(keys(&offline), with_cause, "{offline}");
+    assert_eq!(offline["online"], false);
+    assert_eq!(offline["last_seen"], offline["at"], "an offline event is when the user was last seen: {offline}");
 }
 
 #[tokio::test]
@@ -164,16 +188,7 @@ async fn upgrade_rejects_bad_tokens_and_platforms() {
         format!("{}/v1/ws?token={token}", s.base),
         format!("{}/v1/ws?platform=web", s.base),
     ] {
-        let r = s
-            .http
-            .get(&url)
-            .header("connection", "upgrade")
-            .header("upgrade", "websocket")
-            .header("sec-websocket-version", "13")
-            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-            .send()
-            .await
-            .unwrap();
+        let r = s.upgrade_request(&url).await;
         assert!(r.status().is_client_error(), "{url}: {}", r.status());
         let body: serde_json::Value = r.json().await.unwrap();
         assert!(body["error"]["code"].is_string(), "{body}");
@@ -195,4 +210,116 @@ async fn frames_larger_than_the_read_buffer_are_read_whole() {
     // The socket still reads small frames after the large one.
     let (pong, _) = alice.request(json!({"type": "ping"})).await;
     assert_eq!(pong["type"], "pong");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_and_its_background_work() {
+    let mut s = Server::start().await;
+    s.register(&["alice"]).await;
+    let _ws = s.connect("alice", "web").await;
+    let status = s.terminate(Duration::from_secs(10));
+    assert!(status.success(), "clean exit: {status:?}");
+}
+
+/// Events enough to fill a stalled connection's socket buffers on loopback (the kernel lets a send buffer grow to
+/// 4 MiB), so the server's writes to it block.
+const FLOOD: usize = 20_000;
+
+/// A client that stops reading, fed events by `flood` custom-status changes of the user it watches.
+async fn stalled_watcher(s: &Server, flood: usize) -> (crate::support::Ws, crate::support::Ws) {
+    s.register(&["reader", "chatty"]).await;
+    let mut stalled = s.connect_small_window("reader", "web").await;
+    stalled.subscribe(&["chatty"]).await;
+    let mut chatty = s.connect("chatty", "ios").await;
+    // The stalled client reads nothing from here on.
+    for i in 0..flood {
+        chatty.send(json!({"type": "custom_status", "id": i, "custom_status": format!("{i:0>90}")})).await;
+    }
+    for _ in 0..flood {
+        chatty.recv().await;
+    }
+    (stalled, chatty)
+}
+
+async fn wait_offline(s: &Server, user: &str, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let (_, body) = s.post("/v1/presence/query", json!({"user_ids": [user]})).await;
+        if body["results"][0]["presence"]["online"] == false {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{user} still online: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_when_its_queue_fills() {
+    let config = "[presence]\nsend_queue = 16\nwrite_timeout_secs = 30\n";
+    let s = Server::start_with(Options { config_toml: Some(config.into()), ..Options::default() }).await;
+    let (stalled, _chatty) = stalled_watcher(&s, 2000).await;
+    wait_offline(&s, "reader", Duration::from_secs(5)).await;
+    s.wait_dropped(stalled.local_addr(), Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_client_whose_writes_stall_is_dropped_after_the_write_timeout() {
+    let config = "[presence]\nsend_queue = 100000\nwrite_timeout_secs = 1\n";
+    let s = Server::start_with(Options { config_toml: Some(config.into()), ..Options::default() }).await;
+    let (stalled, _chatty) = stalled_watcher(&s, FLOOD).await;
+    wait_offline(&s, "reader", Duration::from_secs(5)).await;
+    s.wait_dropped(stalled.local_addr(), Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_stalled_client_is_dropped_at_once_when_kicked_and_at_its_heartbeat_deadline() {
+    let config = "[presence]\nsend_queue = 100000\nwrite_timeout_secs = 600\n";
+    let s = Server::start_with(Options { config_toml: Some(config.into()), ..Options::default() }).await;
+    let (stalled, _chatty) = stalled_watcher(&s, FLOOD).await;
+    let (status, body) = s.post("/v1/connections/kick", json!({"user_id": "reader"})).await;
+    assert_eq!((status, body["kicked"].as_u64()), (200, Some(1)), "{body}");
+    s.wait_dropped(stalled.local_addr(), Duration::from_secs(5)).await;
+
+    let s = Server::start_with(Options {
+        config_toml: Some(config.into()),
+        heartbeat_timeout_secs: 2.0,
+        ..Options::default()
+    })
+    .await;
+    let (stalled, mut chatty) = stalled_watcher(&s, FLOOD).await;
+    // The writer keeps its own heartbeat alive; the stalled client times out.
+    let keep_alive = async {
+        loop {
+            chatty.request(json!({"type": "ping"})).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    tokio::select! {
+        _ = keep_alive => {}
+        _ = wait_offline(&s, "reader", Duration::from_secs(6)) => {}
+    }
+    s.wait_dropped(stalled.local_addr(), Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_user_beyond_its_connection_limits_loses_its_oldest_connection() {
+    let config = "[default_app.limits]\nmax_connections_per_platform = 2\nmax_connections_per_user = 3\n";
+    let s = Server::start_with(Options { config_toml: Some(config.into()), ..Options::default() }).await;
+    s.register(&["alice", "watcher"]).await;
+    let mut watcher = s.connect("watcher", "web").await;
+    watcher.subscribe(&["alice"]).await;
+    let mut first = s.connect("alice", "web").await;
+    assert_eq!(watcher.presence().await["online"], true);
+    let mut second = s.connect("alice", "web").await;
+    let _third = s.connect("alice", "web").await;
+    assert_eq!(first.closed().await, Some(4000), "the oldest web connection is replaced");
+    let (_, body) = s.post("/v1/presence/query", json!({"user_ids": ["alice"]})).await;
+    assert_eq!(body["results"][0]["presence"]["details"][0]["connections"], 2, "{body}");
+
+    let _ios = s.connect("alice", "ios").await;
+    assert_eq!(watcher.presence().await["platforms"], json!(["ios", "web"]));
+    let _android = s.connect("alice", "android").await;
+    assert_eq!(second.closed().await, Some(4000), "beyond three in all, the oldest goes");
+    assert_eq!(watcher.presence().await["platforms"], json!(["ios", "android", "web"]));
+    assert!(watcher.recv_within(Duration::from_millis(500)).await.is_none(), "a replacement is no change of its own");
 }

@@ -1,14 +1,12 @@
 //! An acknowledged write survives `kill -9`: writers hammer the real binary, it is killed mid-load, and after a
 //! restart on the same data every write that was answered 200 is there.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{Options, Server};
 use parking_lot::Mutex;
 use serde_json::json;
-use support::{Options, Server};
 
 #[derive(Default)]
 struct Acked {
@@ -102,4 +100,26 @@ async fn acknowledged_writes_survive_kill_9() {
         assert!(subscribers.contains(subscriber), "acknowledged subscription lost: {subscriber}");
     }
     drop(data_dir);
+}
+
+#[tokio::test]
+async fn a_data_folder_serves_one_server_at_a_time() {
+    let s = Server::start().await;
+    let said = crate::support::refused_start(&s.data);
+    assert!(said.contains("another herald is already serving the data folder"), "{said}");
+}
+
+#[tokio::test]
+async fn credentials_without_their_database_refuse_to_start_empty() {
+    let mut s = Server::start().await;
+    s.register(&["alice"]).await;
+    let tmp = s.keep_data();
+    s.kill();
+    for leftover in ["herald.db", "herald.db-wal", "herald.db-shm"] {
+        let _ = std::fs::remove_file(s.data.join(leftover));
+    }
+    std::fs::write(s.data.join("herald.db"), b"").unwrap();
+    let said = crate::support::refused_start(&s.data);
+    assert!(said.contains("is missing or empty: refusing to start without the data"), "{said}");
+    drop(tmp);
 }

@@ -2,14 +2,12 @@
 //! do), every route and error path with whole bodies and statuses, paging under concurrent inserts, the per-app
 //! rate limit, tokens that open the gateway, and the signed online-status webhook with a retry.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::support::{Options, Server};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
-use support::{Options, Server};
 
 fn now_millis() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
@@ -29,7 +27,7 @@ enum Clock {
 }
 
 /// A RongCloud server-API client, signing like the vendor's SDKs.
-struct Rc<'a> {
+pub(crate) struct Rc<'a> {
     server: &'a Server,
     key: String,
     secret: String,
@@ -42,13 +40,14 @@ struct Answer {
 }
 
 impl<'a> Rc<'a> {
-    fn new(server: &'a Server) -> Self {
+    pub(crate) fn new(server: &'a Server) -> Self {
         let rc = &server.credentials["rongcloud"];
-        Self {
-            server,
-            key: rc["app_key"].as_str().expect("app_key").to_owned(),
-            secret: rc["app_secret"].as_str().expect("app_secret").to_owned(),
-        }
+        Self::with(server, rc["app_key"].as_str().expect("app_key"), rc["app_secret"].as_str().expect("app_secret"))
+    }
+
+    /// A client of an app configured with these credentials.
+    pub(crate) fn with(server: &'a Server, key: &str, secret: &str) -> Self {
+        Self { server, key: key.to_owned(), secret: secret.to_owned() }
     }
 
     /// Headers of a correctly signed request; `prefix` is "" or "RC-".
@@ -87,7 +86,7 @@ impl<'a> Rc<'a> {
     }
 
     /// A request signed in seconds, the SDKs' way.
-    async fn post(&self, path: &str, body: &str) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: &str) -> (u16, Value) {
         let a = self.send(path, self.headers(Clock::Seconds, ""), body).await;
         (a.status, a.body)
     }
@@ -120,7 +119,13 @@ fn invalid(code: u64, message: &str) -> Value {
 async fn get_token_registers_the_user_and_opens_the_gateway() {
     let s = Server::start().await;
     let rc = Rc::new(&s);
-    let a = rc.send("/user/getToken.json", rc.headers(Clock::Seconds, ""), "userId=alice&name=Alice&portraitUri=http%3A%2F%2Fx%2Fa.png").await;
+    let a = rc
+        .send(
+            "/user/getToken.json",
+            rc.headers(Clock::Seconds, ""),
+            "userId=alice&name=Alice&portraitUri=http%3A%2F%2Fx%2Fa.png",
+        )
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     let token = a.body["token"].as_str().expect("token").to_owned();
     assert_eq!(a.body, json!({"code": 200, "userId": "alice", "token": token}));
@@ -157,14 +162,18 @@ async fn subscriptions_made_here_deliver_events_on_the_gateway() {
     let (status, body) = rc.set("userId=alice&subUserIds=bob&opType=1").await;
     assert_eq!((status, body), (200, json!({"code": 200})));
     bob.close().await;
-    assert!(alice_ws.recv_within(Duration::from_millis(800)).await.is_none(), "cancelled subscriptions deliver nothing");
+    assert!(
+        alice_ws.recv_within(Duration::from_millis(800)).await.is_none(),
+        "cancelled subscriptions deliver nothing"
+    );
 }
 
 #[tokio::test]
 async fn signatures_in_seconds_and_millis_with_either_header_prefix() {
     let s = Server::start().await;
     let rc = Rc::new(&s);
-    for (clock, prefix) in [(Clock::Seconds, ""), (Clock::Millis, ""), (Clock::Seconds, "RC-"), (Clock::Millis, "RC-")] {
+    for (clock, prefix) in [(Clock::Seconds, ""), (Clock::Millis, ""), (Clock::Seconds, "RC-"), (Clock::Millis, "RC-")]
+    {
         let a = rc.send("/user/getToken.json", rc.headers(clock, prefix), "userId=u1").await;
         assert_eq!(a.status, 200, "{}", a.body);
         assert_eq!(a.body["code"], 200);
@@ -211,7 +220,9 @@ async fn bad_credentials_answer_1001_and_1004() {
     let a = rc.send("/user/getToken.json", headers, "userId=u").await;
     assert_eq!((a.status, a.body), (401, mismatch));
 
-    for (clock, age_ms) in [(Clock::Seconds, 11 * 60 * 1000), (Clock::Millis, 11 * 60 * 1000), (Clock::Millis, -11 * 60 * 1000)] {
+    for (clock, age_ms) in
+        [(Clock::Seconds, 11 * 60 * 1000), (Clock::Millis, 11 * 60 * 1000), (Clock::Millis, -11 * 60 * 1000)]
+    {
         let at = now_millis() - age_ms;
         let timestamp = match clock {
             Clock::Seconds => (at / 1000).to_string(),
@@ -280,7 +291,10 @@ async fn subscribe_set_validates_like_rongcloud() {
         ("userId=a&subUserIds=b&opType=0", "invalid expiry: is required when opType is 0"),
         ("userId=a&subUserIds=b&opType=0&expiry=59", "invalid expiry: must be 60..=2592000 seconds"),
         ("userId=a&subUserIds=b&opType=0&expiry=2592001", "invalid expiry: must be 60..=2592000 seconds"),
-        ("userId=a&subUserIds=b&opType=0&expiry=60&subType=3", "invalid subType: must be 1 (online status) or 2 (user profile)"),
+        (
+            "userId=a&subUserIds=b&opType=0&expiry=60&subType=3",
+            "invalid subType: must be 1 (online status) or 2 (user profile)",
+        ),
         ("userId=a&subUserIds=b,ghost&opType=0&expiry=60", "user ghost is not registered"),
         ("userId=ghost&subUserIds=b&opType=0&expiry=60", "user ghost is not registered"),
         ("userId=a&subUserIds=b,a&opType=0&expiry=60", "a user cannot subscribe to itself"),
@@ -352,7 +366,10 @@ async fn subscriber_and_target_limits_answer_26022_and_26021() {
 
     // a holds 2 of 3: two more would exceed it, and nothing of the call is applied.
     let (status, body) = rc.set("userId=a&subUserIds=t4,t5&opType=0&expiry=600").await;
-    assert_eq!((status, body), (403, invalid(26022, "subscriber limit reached: at most 3 live subscriptions per user")));
+    assert_eq!(
+        (status, body),
+        (403, invalid(26022, "subscriber limit reached: at most 3 live subscriptions per user"))
+    );
     let (_, page) = rc.query("userId=a").await;
     assert_eq!(page["subscriptions"].as_array().unwrap().len(), 1);
     assert_eq!(page["subscriptions"][0]["subUserIds"], json!(["t2", "t3"]));
@@ -362,7 +379,8 @@ async fn subscriber_and_target_limits_answer_26022_and_26021() {
 
 #[tokio::test]
 async fn query_pages_through_thousands_while_others_are_added() {
-    let config = "[default_app.limits]\nmax_subscriptions_per_subscriber = 10000\nrongcloud_requests_per_second = 10000\n";
+    let config =
+        "[default_app.limits]\nmax_subscriptions_per_subscriber = 10000\nrongcloud_requests_per_second = 10000\n";
     let s = Server::start_with(Options { config_toml: Some(config.into()), ..Options::default() }).await;
     let rc = Rc::new(&s);
     const INITIAL: usize = 2400;
@@ -445,7 +463,12 @@ async fn expired_subscriptions_are_not_listed() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let (_, page) = rc.query("userId=a").await;
-        let ids: Vec<&Value> = page["subscriptions"].as_array().unwrap().iter().flat_map(|r| r["subUserIds"].as_array().unwrap()).collect();
+        let ids: Vec<&Value> = page["subscriptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["subUserIds"].as_array().unwrap())
+            .collect();
         if ids == [&json!("c")] {
             break;
         }

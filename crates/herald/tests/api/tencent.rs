@@ -2,16 +2,14 @@
 //! implementation below and by Tencent's official library), accounts, follows with paging over a large changing
 //! graph, online status, the rate limit, and callbacks received by a test HTTP server.
 
-mod support;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::{Options, Server};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use support::{Options, Server};
 
 /// UserSig v2 written from Tencent's description, independently of the server's code.
 mod independent_usersig {
@@ -23,7 +21,8 @@ mod independent_usersig {
     use sha2::Sha256;
 
     pub fn make(sdkappid: u64, key: &str, identifier: &str, expire: i64, time: i64) -> String {
-        let content = format!("TLS.identifier:{identifier}\nTLS.sdkappid:{sdkappid}\nTLS.time:{time}\nTLS.expire:{expire}\n");
+        let content =
+            format!("TLS.identifier:{identifier}\nTLS.sdkappid:{sdkappid}\nTLS.time:{time}\nTLS.expire:{expire}\n");
         let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
         mac.update(content.as_bytes());
         let sig = STANDARD.encode(mac.finalize().into_bytes());
@@ -43,10 +42,10 @@ mod independent_usersig {
 use independent_usersig::{make as make_sig, now};
 
 /// UserSigs made by Tencent's official `tls-sig-api-v2` npm library (version 1.0.2).
-const VECTORS: &str = include_str!("../../herald-http/src/tencent/testdata/usersig-vectors.json");
+const VECTORS: &str = include_str!("../../../herald-http/src/tencent/testdata/usersig-vectors.json");
 
 /// A Tencent REST client of one app.
-struct Tencent {
+pub(crate) struct Tencent {
     base: String,
     sdkappid: u64,
     key: String,
@@ -55,7 +54,7 @@ struct Tencent {
 }
 
 impl Tencent {
-    fn of(s: &Server) -> Self {
+    pub(crate) fn of(s: &Server) -> Self {
         let t = &s.credentials["tencent"];
         Self {
             base: s.base.clone(),
@@ -71,8 +70,13 @@ impl Tencent {
     }
 
     /// Call as the admin with a fresh UserSig.
-    async fn call(&self, api: &str, body: Value) -> Value {
-        let query = format!("sdkappid={}&identifier={}&usersig={}&random=12345&contenttype=json", self.sdkappid, self.admin, self.sig(&self.admin));
+    pub(crate) async fn call(&self, api: &str, body: Value) -> Value {
+        let query = format!(
+            "sdkappid={}&identifier={}&usersig={}&random=12345&contenttype=json",
+            self.sdkappid,
+            self.admin,
+            self.sig(&self.admin)
+        );
         self.raw(api, &query, body.to_string()).await
     }
 
@@ -102,7 +106,12 @@ fn assert_fail(r: &Value, code: i64) {
 }
 
 fn codes(r: &Value, field: &str) -> Vec<i64> {
-    r[field].as_array().unwrap_or_else(|| panic!("{field} in {r}")).iter().map(|i| i["ResultCode"].as_i64().unwrap()).collect()
+    r[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("{field} in {r}"))
+        .iter()
+        .map(|i| i["ResultCode"].as_i64().unwrap())
+        .collect()
 }
 
 fn ids(prefix: &str, n: usize) -> Vec<String> {
@@ -136,10 +145,20 @@ async fn official_usersigs_authenticate_until_they_expire() {
     for v in vectors {
         let query = format!(
             "sdkappid={}&identifier={}&usersig={}&random=99999999&contenttype=json",
-            v["sdkappid"], v["identifier"].as_str().unwrap(), v["usersig"].as_str().unwrap()
+            v["sdkappid"],
+            v["identifier"].as_str().unwrap(),
+            v["usersig"].as_str().unwrap()
         );
-        let client = Tencent { base: s.base.clone(), sdkappid: 0, key: String::new(), admin: String::new(), http: s.http.clone() };
-        let r = client.raw("im_open_login_svc/account_check", &query, json!({"CheckItem": [{"UserID": "x"}]}).to_string()).await;
+        let client = Tencent {
+            base: s.base.clone(),
+            sdkappid: 0,
+            key: String::new(),
+            admin: String::new(),
+            http: s.http.clone(),
+        };
+        let r = client
+            .raw("im_open_login_svc/account_check", &query, json!({"CheckItem": [{"UserID": "x"}]}).to_string())
+            .await;
         let expires = v["time"].as_i64().unwrap() + v["expire"].as_i64().unwrap();
         let admin = ["administrator", "UserID_001"].contains(&v["identifier"].as_str().unwrap());
         match (now() > expires, admin) {
@@ -150,25 +169,56 @@ async fn official_usersigs_authenticate_until_they_expire() {
     }
     let admin_vector = &vectors[0];
     let sig = admin_vector["usersig"].as_str().unwrap();
-    let client = Tencent { base: s.base.clone(), sdkappid: 0, key: String::new(), admin: String::new(), http: s.http.clone() };
+    let client =
+        Tencent { base: s.base.clone(), sdkappid: 0, key: String::new(), admin: String::new(), http: s.http.clone() };
     let call = |query: String| {
         let client = &client;
-        async move { client.raw("im_open_login_svc/account_check", &query, json!({"CheckItem": [{"UserID": "x"}]}).to_string()).await }
+        async move {
+            client
+                .raw("im_open_login_svc/account_check", &query, json!({"CheckItem": [{"UserID": "x"}]}).to_string())
+                .await
+        }
     };
     if now() <= admin_vector["time"].as_i64().unwrap() + admin_vector["expire"].as_i64().unwrap() {
         // Signed for 1400000001, presented to 88888888.
-        assert_fail(&call(format!("sdkappid=88888888&identifier=administrator&usersig={sig}&contenttype=json")).await, 70014);
+        assert_fail(
+            &call(format!("sdkappid=88888888&identifier=administrator&usersig={sig}&contenttype=json")).await,
+            70014,
+        );
         // Signed for "administrator", presented as another identifier.
         assert_fail(&call(format!("sdkappid=1400000001&identifier=root&usersig={sig}&contenttype=json")).await, 70013);
     }
     // The independent implementation agrees with the official one: its sig for the same app works.
-    let mine = make_sig(1400000001, "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e", "administrator", 60, now());
-    assert_ok(&call(format!("sdkappid=1400000001&identifier=administrator&usersig={mine}&random=1&contenttype=json")).await);
+    let mine = make_sig(
+        1400000001,
+        "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e",
+        "administrator",
+        60,
+        now(),
+    );
+    assert_ok(
+        &call(format!("sdkappid=1400000001&identifier=administrator&usersig={mine}&random=1&contenttype=json")).await,
+    );
     let wrong_key = make_sig(1400000001, "not-the-key", "administrator", 60, now());
-    assert_fail(&call(format!("sdkappid=1400000001&identifier=administrator&usersig={wrong_key}&contenttype=json")).await, 70009);
-    let expired = make_sig(1400000001, "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e", "administrator", 60, now() - 3600);
-    assert_fail(&call(format!("sdkappid=1400000001&identifier=administrator&usersig={expired}&contenttype=json")).await, 70001);
-    assert_fail(&call("sdkappid=1400000001&identifier=administrator&usersig=eJxTotrash_&contenttype=json".into()).await, 70003);
+    assert_fail(
+        &call(format!("sdkappid=1400000001&identifier=administrator&usersig={wrong_key}&contenttype=json")).await,
+        70009,
+    );
+    let expired = make_sig(
+        1400000001,
+        "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e",
+        "administrator",
+        60,
+        now() - 3600,
+    );
+    assert_fail(
+        &call(format!("sdkappid=1400000001&identifier=administrator&usersig={expired}&contenttype=json")).await,
+        70001,
+    );
+    assert_fail(
+        &call("sdkappid=1400000001&identifier=administrator&usersig=eJxTotrash_&contenttype=json".into()).await,
+        70003,
+    );
     assert_fail(&call(format!("sdkappid=1234&identifier=administrator&usersig={mine}&contenttype=json")).await, 70020);
 }
 
@@ -184,8 +234,14 @@ async fn url_parameters_body_and_admin_errors() {
     assert_fail(&t.raw(api, &q(""), body.clone()).await, 60025);
     assert_fail(&t.raw(api, &q("&contenttype=xml"), body.clone()).await, 60025);
     assert_fail(&t.raw(api, &q("&random=4294967296&contenttype=json"), body.clone()).await, 60025);
-    assert_fail(&t.raw(api, &format!("identifier={}&usersig={sig}&contenttype=json", t.admin), body.clone()).await, 60025);
-    assert_fail(&t.raw(api, &format!("sdkappid={}&identifier={}&contenttype=json", t.sdkappid, t.admin), body.clone()).await, 60025);
+    assert_fail(
+        &t.raw(api, &format!("identifier={}&usersig={sig}&contenttype=json", t.admin), body.clone()).await,
+        60025,
+    );
+    assert_fail(
+        &t.raw(api, &format!("sdkappid={}&identifier={}&contenttype=json", t.sdkappid, t.admin), body.clone()).await,
+        60025,
+    );
 
     for bad in ["", "not json", "{\"CheckItem\": [", "[1,2]"] {
         let r = t.raw(api, &q("&contenttype=json"), bad.into()).await;
@@ -202,7 +258,8 @@ async fn url_parameters_body_and_admin_errors() {
     let user_q = format!("sdkappid={}&identifier=bob&usersig={}&contenttype=json", t.sdkappid, t.sig("bob"));
     assert_fail(&t.raw(api, &user_q, body.clone()).await, 60010);
     assert_fail(&t.raw("openim/query_online_status", &user_q, json!({"To_Account": ["x"]}).to_string()).await, 60010);
-    let r = t.raw("follow/follow_get_info", &user_q, json!({"From_Account": "bob", "To_Account": ["x"]}).to_string()).await;
+    let r =
+        t.raw("follow/follow_get_info", &user_q, json!({"From_Account": "bob", "To_Account": ["x"]}).to_string()).await;
     assert_fail(&r, 30004);
     assert_eq!(r["ErrorDisplay"], "");
 }
@@ -211,7 +268,13 @@ async fn url_parameters_body_and_admin_errors() {
 async fn accounts_import_check_and_delete() {
     let s = Server::start().await;
     let t = Tencent::of(&s);
-    assert_ok(&t.call("im_open_login_svc/account_import", json!({"UserID": "alice", "Nick": "Alice", "FaceUrl": "http://x/a.png"})).await);
+    assert_ok(
+        &t.call(
+            "im_open_login_svc/account_import",
+            json!({"UserID": "alice", "Nick": "Alice", "FaceUrl": "http://x/a.png"}),
+        )
+        .await,
+    );
     assert_fail(&t.call("im_open_login_svc/account_import", json!({"UserID": "a".repeat(33)})).await, 70402);
     assert_fail(&t.call("im_open_login_svc/account_import", json!({"Nick": "no id"})).await, 70402);
     let long = "b".repeat(33);
@@ -220,7 +283,9 @@ async fn accounts_import_check_and_delete() {
     assert_eq!(r["FailAccounts"], json!([long]));
     assert_fail(&t.call("im_open_login_svc/multiaccount_import", json!({"Accounts": ids("u", 101)})).await, 70402);
 
-    let r = t.call("im_open_login_svc/account_check", json!({"CheckItem": [{"UserID": "alice"}, {"UserID": "nobody"}]})).await;
+    let r = t
+        .call("im_open_login_svc/account_check", json!({"CheckItem": [{"UserID": "alice"}, {"UserID": "nobody"}]}))
+        .await;
     assert_ok(&r);
     assert_eq!(
         r["ResultItem"],
@@ -229,7 +294,9 @@ async fn accounts_import_check_and_delete() {
             {"UserID": "nobody", "ResultCode": 0, "ResultInfo": "", "AccountStatus": "NotImported"},
         ])
     );
-    let r = t.call("im_open_login_svc/account_delete", json!({"DeleteItem": [{"UserID": "bob"}, {"UserID": "nobody"}]})).await;
+    let r = t
+        .call("im_open_login_svc/account_delete", json!({"DeleteItem": [{"UserID": "bob"}, {"UserID": "nobody"}]}))
+        .await;
     assert_ok(&r);
     assert_eq!(codes(&r, "ResultItem"), vec![0, 70107]);
     assert_eq!(r["ResultItem"][0], json!({"ResultCode": 0, "ResultInfo": "", "UserID": "bob"}));
@@ -241,13 +308,19 @@ async fn accounts_import_check_and_delete() {
 
 #[tokio::test]
 async fn follow_add_check_info_and_delete_with_partial_failures() {
-    let s = Server::start_with(Options { config_toml: Some("[default_app.limits]\nmax_following = 3\n".into()), ..Options::default() }).await;
+    let s = Server::start_with(Options {
+        config_toml: Some("[default_app.limits]\nmax_following = 3\n".into()),
+        ..Options::default()
+    })
+    .await;
     let t = Tencent::of(&s);
     t.import(&["a", "b", "c", "d", "e"].map(String::from)).await;
     let long = "x".repeat(33);
     let items = |to: &[&str]| to.iter().map(|t| json!({"To_Account": t})).collect::<Vec<_>>();
 
-    let r = t.call("follow/follow_add", json!({"From_Account": "a", "FollowItem": items(&["b", "ghost", "a", &long, "c"])})).await;
+    let r = t
+        .call("follow/follow_add", json!({"From_Account": "a", "FollowItem": items(&["b", "ghost", "a", &long, "c"])}))
+        .await;
     assert_ok(&r);
     assert_eq!(r["ErrorDisplay"], "");
     assert_eq!(codes(&r, "ResultItem"), vec![0, 30003, 30001, 30001, 0]);
@@ -260,14 +333,22 @@ async fn follow_add_check_info_and_delete_with_partial_failures() {
 
     let too_many: Vec<String> = ids("u", 21);
     let too_many_refs: Vec<&str> = too_many.iter().map(String::as_str).collect();
-    assert_fail(&t.call("follow/follow_add", json!({"From_Account": "a", "FollowItem": items(&too_many_refs)})).await, 30001);
+    assert_fail(
+        &t.call("follow/follow_add", json!({"From_Account": "a", "FollowItem": items(&too_many_refs)})).await,
+        30001,
+    );
     assert_fail(&t.call("follow/follow_add", json!({"From_Account": "a", "FollowItem": []})).await, 30001);
-    assert_fail(&t.call("follow/follow_add", json!({"From_Account": "ghost", "FollowItem": items(&["a"])})).await, 30003);
+    assert_fail(
+        &t.call("follow/follow_add", json!({"From_Account": "ghost", "FollowItem": items(&["a"])})).await,
+        30003,
+    );
     assert_fail(&t.call("follow/follow_add", json!({"From_Account": long, "FollowItem": items(&["a"])})).await, 30001);
 
-    let r = t.call("follow/follow_check", json!({"From_Account": "a", "To_Account": ["b", "c", "e", "a", "ghost"]})).await;
+    let r =
+        t.call("follow/follow_check", json!({"From_Account": "a", "To_Account": ["b", "c", "e", "a", "ghost"]})).await;
     assert_ok(&r);
-    let types: Vec<i64> = r["ResultItem"].as_array().unwrap().iter().map(|i| i["FollowType"].as_i64().unwrap()).collect();
+    let types: Vec<i64> =
+        r["ResultItem"].as_array().unwrap().iter().map(|i| i["FollowType"].as_i64().unwrap()).collect();
     assert_eq!(types, vec![3, 2, 1, 0, 0], "mutual, I follow, follows me, self, unknown");
     assert_eq!(codes(&r, "ResultItem"), vec![0, 0, 0, 0, 30003]);
     assert_fail(&t.call("follow/follow_check", json!({"From_Account": "a", "To_Account": ids("u", 101)})).await, 30001);
@@ -280,7 +361,10 @@ async fn follow_add_check_info_and_delete_with_partial_failures() {
         json!({"To_Account": "a", "ResultCode": 0, "ResultInfo": "", "FollowerCount": 2, "FollowingCount": 3, "MutualFollowingCount": 1})
     );
     assert_eq!(r["FollowInfo"][1]["ResultCode"], 30003);
-    assert_fail(&t.call("follow/follow_get_info", json!({"From_Account": "a", "To_Account": ids("u", 21)})).await, 30001);
+    assert_fail(
+        &t.call("follow/follow_get_info", json!({"From_Account": "a", "To_Account": ids("u", 21)})).await,
+        30001,
+    );
 
     // The seed's shape: a plain string array, one ResultItem per account.
     let r = t.call("follow/follow_delete", json!({"From_Account": "a", "To_Account": ["b", "c", "ghost"]})).await;
@@ -291,7 +375,12 @@ async fn follow_add_check_info_and_delete_with_partial_failures() {
     assert_eq!(r["ResultItem"][0]["FollowType"], 1);
     assert_fail(&t.call("follow/follow_delete", json!({"From_Account": "a", "To_Account": ids("u", 21)})).await, 30001);
 
-    for bad in [json!({"FollowType": 4}), json!({"FollowType": 1, "WantNum": 0}), json!({"FollowType": 1, "WantNum": 1001}), json!({"FollowType": 1, "StartCursor": "garbage!"})] {
+    for bad in [
+        json!({"FollowType": 4}),
+        json!({"FollowType": 1, "WantNum": 0}),
+        json!({"FollowType": 1, "WantNum": 1001}),
+        json!({"FollowType": 1, "StartCursor": "garbage!"}),
+    ] {
         let mut body = bad.clone();
         body["From_Account"] = json!("a");
         assert_fail(&t.call("follow/follow_get", body).await, 30001);
@@ -299,7 +388,8 @@ async fn follow_add_check_info_and_delete_with_partial_failures() {
     assert_fail(&t.call("follow/follow_get", json!({"From_Account": "ghost", "FollowType": 1})).await, 30003);
     let r = t.call("follow/follow_get", json!({"From_Account": "a", "FollowType": 1})).await;
     assert_ok(&r);
-    let fans: Vec<&str> = r["FollowItem"].as_array().unwrap().iter().map(|i| i["To_Account"].as_str().unwrap()).collect();
+    let fans: Vec<&str> =
+        r["FollowItem"].as_array().unwrap().iter().map(|i| i["To_Account"].as_str().unwrap()).collect();
     assert_eq!(fans, vec!["e", "b"], "newest first");
     assert_eq!(r["NextCursor"], "");
     assert!(r["FollowItem"][0]["FollowTime"].as_i64().unwrap() > 1_600_000_000, "unix seconds");
@@ -323,11 +413,18 @@ async fn page_all(
     let mut out = Vec::new();
     let mut cursor = String::new();
     for page in 0.. {
-        let r = t.call("follow/follow_get", json!({"From_Account": user, "FollowType": follow_type, "StartCursor": cursor, "WantNum": want})).await;
+        let r = t
+            .call(
+                "follow/follow_get",
+                json!({"From_Account": user, "FollowType": follow_type, "StartCursor": cursor, "WantNum": want}),
+            )
+            .await;
         assert_ok(&r);
         let items = r["FollowItem"].as_array().unwrap();
         assert!(items.len() <= want);
-        out.extend(items.iter().map(|i| (i["To_Account"].as_str().unwrap().to_owned(), i["FollowTime"].as_i64().unwrap())));
+        out.extend(
+            items.iter().map(|i| (i["To_Account"].as_str().unwrap().to_owned(), i["FollowTime"].as_i64().unwrap())),
+        );
         listed.extend(items.iter().map(|i| i["To_Account"].as_str().unwrap().to_owned()));
         cursor = r["NextCursor"].as_str().unwrap().to_owned();
         if cursor.is_empty() {
@@ -346,7 +443,12 @@ fn unlisted(pool: &[String], listed: &HashSet<String>, removed: &HashSet<String>
 
 /// Every edge present throughout is listed exactly once, newest first; edges removed before the cursor reached
 /// them are not listed.
-fn check_listing(listing: &[(String, i64)], initial: &HashSet<String>, removed: &HashSet<String>, added: &HashSet<String>) {
+fn check_listing(
+    listing: &[(String, i64)],
+    initial: &HashSet<String>,
+    removed: &HashSet<String>,
+    added: &HashSet<String>,
+) {
     let seen: HashSet<String> = listing.iter().map(|(u, _)| u.clone()).collect();
     assert_eq!(seen.len(), listing.len(), "no duplicates");
     assert!(listing.windows(2).all(|w| w[0].1 >= w[1].1), "newest first");
@@ -370,12 +472,15 @@ async fn follow_get_pages_fans_following_and_mutual_over_a_changing_graph() {
     all.extend(fans.iter().cloned());
     all.extend(followed.iter().cloned());
     all.extend(ids("new", 200));
-    let imports: Vec<_> = all.chunks(100).map(|c| ("im_open_login_svc/multiaccount_import", json!({"Accounts": c}))).collect();
+    let imports: Vec<_> =
+        all.chunks(100).map(|c| ("im_open_login_svc/multiaccount_import", json!({"Accounts": c}))).collect();
     concurrently(&t, imports, 8).await.iter().for_each(assert_ok);
 
     // 2,000 fans, 10,000 + 1,000 followed by star (the first 1,000 fans back): 13,000 edges.
-    let mut calls: Vec<(&'static str, Value)> =
-        fans.iter().map(|f| ("follow/follow_add", json!({"From_Account": f, "FollowItem": [{"To_Account": "star"}]}))).collect();
+    let mut calls: Vec<(&'static str, Value)> = fans
+        .iter()
+        .map(|f| ("follow/follow_add", json!({"From_Account": f, "FollowItem": [{"To_Account": "star"}]})))
+        .collect();
     let star_follows: Vec<&String> = followed.iter().chain(&fans[..MUTUAL]).collect();
     for chunk in star_follows.chunks(20) {
         let items: Vec<Value> = chunk.iter().map(|u| json!({"To_Account": u})).collect();
@@ -398,7 +503,10 @@ async fn follow_get_pages_fans_following_and_mutual_over_a_changing_graph() {
         assert_ok(&t.call("follow/follow_delete", json!({"From_Account": leaving, "To_Account": ["star"]})).await);
         removed.insert(leaving);
         let newcomer = format!("new{page}");
-        assert_ok(&t.call("follow/follow_add", json!({"From_Account": newcomer, "FollowItem": [{"To_Account": "star"}]})).await);
+        assert_ok(
+            &t.call("follow/follow_add", json!({"From_Account": newcomer, "FollowItem": [{"To_Account": "star"}]}))
+                .await,
+        );
         added.insert(newcomer);
     })
     .await;
@@ -418,7 +526,10 @@ async fn follow_get_pages_fans_following_and_mutual_over_a_changing_graph() {
         let r = t.call("follow/follow_delete", json!({"From_Account": "star", "To_Account": gone})).await;
         assert_eq!(codes(&r, "ResultItem"), vec![0; 5]);
         let newcomer = format!("new{}", 100 + page);
-        assert_ok(&t.call("follow/follow_add", json!({"From_Account": "star", "FollowItem": [{"To_Account": newcomer}]})).await);
+        assert_ok(
+            &t.call("follow/follow_add", json!({"From_Account": "star", "FollowItem": [{"To_Account": newcomer}]}))
+                .await,
+        );
         added.insert(newcomer);
     })
     .await;
@@ -469,7 +580,11 @@ async fn query_online_status_reports_platforms_and_push_online() {
     );
     assert_eq!(r["ErrorList"], json!([{"To_Account": "ghost", "ErrorCode": 70107}]));
     let r = t.call("openim/query_online_status", json!({"To_Account": ["alice"]})).await;
-    assert_eq!(r["QueryResult"], json!([{"To_Account": "alice", "Status": "Online", "State": "Online"}]), "no Detail unless asked");
+    assert_eq!(
+        r["QueryResult"],
+        json!([{"To_Account": "alice", "Status": "Online", "State": "Online"}]),
+        "no Detail unless asked"
+    );
     assert_eq!(r["ErrorList"], json!([]));
     assert_fail(&t.call("openim/query_online_status", json!({"To_Account": ids("u", 501)})).await, 70402);
     assert_ok(&t.call("openim/query_online_status", json!({"To_Account": ids("u", 500)})).await);
@@ -478,6 +593,12 @@ async fn query_online_status_reports_platforms_and_push_online() {
     let forged = make_sig(t.sdkappid, "wrong", "alice", 60, now());
     let url = format!("{}/v1/ws?token={forged}&platform=web", s.ws_base);
     assert!(tokio_tungstenite::connect_async(url).await.is_err());
+    // Nor does the administrator's, valid as it is for the REST API: a client connection is a user's.
+    let url = format!("{}/v1/ws?token={}&platform=web", s.ws_base, t.sig(&t.admin));
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(refused)) => assert_eq!(refused.status().as_u16(), 401),
+        other => panic!("the administrator's UserSig was not refused: {:?}", other.map(|_| ())),
+    }
 }
 
 /// Call until `done` holds (presence settles asynchronously), for at most 10 s.
@@ -498,7 +619,8 @@ async fn follow_and_online_routes_are_rate_limited_per_app() {
     let s = Server::start_with(Options { config_toml: Some(config.into()), ..Options::default() }).await;
     let t = Tencent::of(&s);
     t.import(&["a".to_owned()]).await;
-    let calls: Vec<_> = (0..60).map(|_| ("follow/follow_check", json!({"From_Account": "a", "To_Account": ["a"]}))).collect();
+    let calls: Vec<_> =
+        (0..60).map(|_| ("follow/follow_check", json!({"From_Account": "a", "To_Account": ["a"]}))).collect();
     let results = concurrently(&t, calls, 20).await;
     let limited = results.iter().filter(|r| r["ErrorCode"] == 60007).count();
     let ok = results.iter().filter(|r| r["ErrorCode"] == 0).count();
@@ -506,7 +628,8 @@ async fn follow_and_online_routes_are_rate_limited_per_app() {
     assert!(ok >= 1 && limited >= 1, "ok {ok}, limited {limited}");
     assert_eq!(results.iter().find(|r| r["ErrorCode"] == 60007).unwrap()["ActionStatus"], "FAIL");
     // Account routes are not part of the limited services.
-    let calls: Vec<_> = (0..30).map(|_| ("im_open_login_svc/account_check", json!({"CheckItem": [{"UserID": "a"}]}))).collect();
+    let calls: Vec<_> =
+        (0..30).map(|_| ("im_open_login_svc/account_check", json!({"CheckItem": [{"UserID": "a"}]}))).collect();
     concurrently(&t, calls, 10).await.iter().for_each(assert_ok);
 }
 
@@ -532,10 +655,14 @@ async fn callback_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<(S
 }
 
 /// The next callback matching `pred`, within 20 s; others are kept aside.
-async fn next_callback(rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Value)>, pred: impl Fn(&Value) -> bool) -> (String, Value) {
+async fn next_callback(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
+    pred: impl Fn(&Value) -> bool,
+) -> (String, Value) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let got = tokio::time::timeout_at(deadline, rx.recv()).await.expect("callback within 20 s").expect("receiver open");
+        let got =
+            tokio::time::timeout_at(deadline, rx.recv()).await.expect("callback within 20 s").expect("receiver open");
         if pred(&got.1) {
             return got;
         }
@@ -548,7 +675,11 @@ fn query_map(q: &str) -> std::collections::HashMap<String, String> {
 
 fn state_change(user: &str, action: &'static str) -> impl Fn(&Value) -> bool {
     let user = user.to_owned();
-    move |b: &Value| b["CallbackCommand"] == "State.StateChange" && b["Info"]["To_Account"] == user.as_str() && b["Info"]["Action"] == action
+    move |b: &Value| {
+        b["CallbackCommand"] == "State.StateChange"
+            && b["Info"]["To_Account"] == user.as_str()
+            && b["Info"]["Action"] == action
+    }
 }
 
 #[tokio::test]
@@ -581,7 +712,9 @@ async fn callbacks_reach_the_app_server_with_retries() {
     assert_eq!(body["Info"]["Reason"], "Unregister");
     assert_eq!(query_map(&query)["OptPlatform"], "RESTAPI");
 
-    assert_ok(&t.call("follow/follow_add", json!({"From_Account": "alice", "FollowItem": [{"To_Account": "bob"}]})).await);
+    assert_ok(
+        &t.call("follow/follow_add", json!({"From_Account": "alice", "FollowItem": [{"To_Account": "bob"}]})).await,
+    );
     let (query, body) = next_callback(&mut rx, |b| b["CallbackCommand"] == "Follow.CallbackAfterFollowAdd").await;
     assert_eq!(query_map(&query)["CallbackCommand"], "Follow.CallbackAfterFollowAdd");
     assert_eq!(body["From_Account"], "alice");
@@ -596,7 +729,9 @@ async fn callbacks_reach_the_app_server_with_retries() {
 async fn a_silent_client_times_out_with_reason_timeout() {
     let (url, mut rx) = callback_receiver().await;
     let config = format!("[default_app.webhooks]\ntencent_callback_url = \"{url}\"\n");
-    let s = Server::start_with(Options { config_toml: Some(config), heartbeat_timeout_secs: 1.0, ..Options::default() }).await;
+    let s =
+        Server::start_with(Options { config_toml: Some(config), heartbeat_timeout_secs: 1.0, ..Options::default() })
+            .await;
     let t = Tencent::of(&s);
     t.import(&["dora".to_owned()]).await;
     let _ws = s.connect_with_token(&t.sig("dora"), "android").await;

@@ -2,20 +2,18 @@
 //! bodies (field names, types, `null` vs `[]`, absent `data`), every token failure code, permissions, and a
 //! subscription made here delivering WebSocket events to a client holding an OpenIM user token.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{Options, Server};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
-use support::{Options, Server};
 
 const ADMIN: &str = "imAdmin";
 /// Upstream's default token lifetime, 90 days.
 const LIFETIME: i64 = 90 * 24 * 3600;
 
 /// One OpenIM call: POST with `operationID` and, when given, `token`; HTTP 200 is part of the contract.
-async fn call(s: &Server, path: &str, token: Option<&str>, body: Value) -> Value {
+pub(crate) async fn call(s: &Server, path: &str, token: Option<&str>, body: Value) -> Value {
     let mut req = s.http.post(format!("{}{path}", s.base)).header("operationID", "op-1").json(&body);
     if let Some(token) = token {
         req = req.header("token", token);
@@ -42,12 +40,12 @@ fn err(code: u32, name: &str, detail: &str) -> Value {
     json!({"errCode": code, "errMsg": name, "errDlt": format!("{detail}: [{code}]{name}")})
 }
 
-async fn admin_token(s: &Server) -> String {
+pub(crate) async fn admin_token(s: &Server) -> String {
     let r = call(s, "/auth/get_admin_token", None, json!({"secret": secret(s), "userID": ADMIN})).await;
     r["data"]["token"].as_str().unwrap_or_else(|| panic!("admin token: {r}")).to_owned()
 }
 
-async fn user_token(s: &Server, admin: &str, user: &str, platform: i64) -> String {
+pub(crate) async fn user_token(s: &Server, admin: &str, user: &str, platform: i64) -> String {
     let r = call(s, "/auth/get_user_token", Some(admin), json!({"platformID": platform, "userID": user})).await;
     r["data"]["token"].as_str().unwrap_or_else(|| panic!("user token: {r}")).to_owned()
 }
@@ -526,16 +524,7 @@ async fn force_logout_closes_the_platform_and_kicks_its_tokens() {
     // A kicked token no longer opens the gateway; an admin token never does.
     for token in [&android, &admin] {
         let url = format!("{}/v1/ws?token={token}", s.base);
-        let r = s
-            .http
-            .get(&url)
-            .header("connection", "upgrade")
-            .header("upgrade", "websocket")
-            .header("sec-websocket-version", "13")
-            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-            .send()
-            .await
-            .unwrap();
+        let r = s.upgrade_request(&url).await;
         assert_eq!(r.status().as_u16(), 401);
     }
 }

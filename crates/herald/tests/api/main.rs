@@ -1,0 +1,18 @@
+//! Black-box tests of the real `herald` binary, one module per area, linked into one test binary.
+
+mod support;
+
+mod cluster;
+mod config;
+mod durability;
+mod gateway;
+mod interest;
+mod keepalive;
+mod native_api;
+mod native_webhook;
+mod openim;
+mod readme;
+mod rongcloud;
+mod rules;
+mod tencent;
+mod token_cli;
