@@ -21,6 +21,11 @@ struct Server {
 }
 
 fn start_server() -> Server {
+    // The server's log goes to the test's captured output: shown when a test fails, silent otherwise.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info,herald_service=debug,herald_http=debug")
+        .with_test_writer()
+        .try_init();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let addr = rt.block_on(async {
@@ -73,7 +78,7 @@ fn fanout_delivers_every_change_to_every_subscriber_exactly_once() {
         bench(&server, &["fanout", "--subscribers", "6", "--targets", "3", "--per-subscriber", "2", "--cycles", "3"]);
     // 6 subscribers x 2 watched targets x 3 cycles x (online + offline).
     assert_eq!(fact(&report, "deliveries expected"), 72);
-    assert_eq!(fact(&report, "deliveries received"), 72);
+    assert_eq!(fact(&report, "deliveries received"), 72, "{report:#}");
     assert_eq!(fact(&report, "lost"), 0);
     assert_eq!(fact(&report, "duplicated or unexpected"), 0);
     assert_eq!(fact(&report, "same state twice in a row"), 0);

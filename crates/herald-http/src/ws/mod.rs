@@ -81,6 +81,7 @@ async fn upgrade(State(s): State<AppState>, ws: WebSocketUpgrade, query: axum::h
                     }
                 }
                 Err(e) => {
+                    tracing::warn!(error = %e, "could not open a connection after the upgrade");
                     let (_, code) = crate::native::error::code_of(&e);
                     let frame = serde_json::json!({"type": "error", "code": code, "message": e.to_string()});
                     let _ = socket.send(Message::Text(frame.to_string().into())).await;
