@@ -239,6 +239,17 @@ impl UserPresence {
         self.connections.iter().filter_map(|c| c.lease_until).min()
     }
 
+    /// Carry the records of a process that stopped over to the next one, started at `now`: every record lingers
+    /// until `allowance` after the later of its own deadline and `now`, so a client that reconnects within the
+    /// allowance of the restart changes nothing, and one that does not goes offline once. A socket record that was
+    /// still open when the old process stopped lingers as if it had closed then.
+    pub fn resume_after_restart(&mut self, now: Millis, allowance: Millis) {
+        for c in &mut self.connections {
+            c.lease_until = Some(c.lease_until.unwrap_or(now).max(now).saturating_add(allowance));
+            c.closing.get_or_insert(ChangeCause::Disconnected);
+        }
+    }
+
     /// Whether the registry may forget the user (nothing left but what the store keeps).
     pub fn is_empty(&self) -> bool {
         self.connections.is_empty()
@@ -351,6 +362,38 @@ impl UserPresence {
                 i += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod restart_tests {
+    use super::*;
+
+    #[test]
+    fn records_resumed_after_a_restart_linger_for_the_allowance_and_keep_the_view() {
+        let node = NodeId::new("old");
+        let mut p = UserPresence::default();
+        let open = ConnectionRecord::socket(ConnectionId::new(&node, 1), node.clone(), Platform::Ios, false, 10);
+        p.apply(PresenceChange::Connect(open), 10).unwrap();
+        let closed = ConnectionRecord::socket(ConnectionId::new(&node, 2), node.clone(), Platform::Web, false, 10);
+        p.apply(PresenceChange::Connect(closed), 10).unwrap();
+        let grace = 3_000;
+        p.apply(
+            PresenceChange::Disconnect { id: ConnectionId::new(&node, 2), cause: ChangeCause::Disconnected, grace },
+            1_000,
+        )
+        .unwrap();
+        let view = p.view();
+
+        p.resume_after_restart(2_000, 15_000);
+        assert_eq!(p.view(), view, "resuming changes nothing subscribers see");
+        // The open socket lingers from the restart; the closed one from its own later deadline.
+        let deadlines: Vec<_> = p.connections.iter().map(|c| (c.platform, c.lease_until)).collect();
+        assert_eq!(deadlines, [(Platform::Ios, Some(17_000)), (Platform::Web, Some(19_000))]);
+        assert!(p.connections.iter().all(|c| c.closing.is_some()));
+
+        let t = p.apply(PresenceChange::Expire, 19_000).unwrap();
+        assert!(!t.after.online && t.before.online, "one offline change when the allowance runs out");
     }
 }
 

@@ -40,4 +40,13 @@ pub trait PresenceRegistry: Send + Sync {
     async fn reap_dead_nodes(&self, _now: Millis) -> Result<Vec<UserTransition>> {
         Ok(Vec::new())
     }
+    /// A drained node leaves: the others stop tracking its liveness at once, and no one reaps it. Its records
+    /// stay, each with its lease deadline, for the others' sweeps to expire (a reconnect elsewhere replaces them).
+    async fn leave(&self, _node: &NodeId) -> Result<()> {
+        Ok(())
+    }
+    /// Whether the registry answers (readiness).
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -3,6 +3,7 @@
 
 mod body;
 pub mod dialect;
+mod health;
 pub mod identity;
 pub mod native;
 pub mod openim;
@@ -74,7 +75,8 @@ pub fn build(
     let limit = config.max_body_bytes;
     let state = AppState { herald, config: Arc::new(config), client_tokens: client_tokens.into() };
     let router = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .merge(native::routes())
         .merge(ws::routes())
         .method_not_allowed_fallback(native::error::method_not_allowed)

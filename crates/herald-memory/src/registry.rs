@@ -28,6 +28,27 @@ impl MemoryRegistry {
         Self::default()
     }
 
+    /// Every user's records, to carry them over a restart of the process.
+    pub fn export(&self) -> Vec<(AppId, UserId, UserPresence)> {
+        self.users.iter().map(|e| (e.key().0.clone(), e.key().1.clone(), e.value().clone())).collect()
+    }
+
+    /// Put back records exported by an earlier process, replacing what the users have here.
+    pub fn restore(&self, records: Vec<(AppId, UserId, UserPresence)>) {
+        for (app, user, presence) in records.into_iter().filter(|(_, _, p)| !p.is_empty()) {
+            let key = (app, user);
+            let mut entry = self.users.entry(key.clone()).or_default();
+            let mut index = self.deadlines.lock();
+            if let Some(t) = entry.next_deadline() {
+                index.remove(&(t, key.clone()));
+            }
+            if let Some(t) = presence.next_deadline() {
+                index.insert((t, key.clone()));
+            }
+            *entry = presence;
+        }
+    }
+
     fn apply_now(&self, key: &Key, change: PresenceChange, now: Millis) -> Result<Transition> {
         let mut entry = self.users.entry(key.clone()).or_default();
         let old_deadline = entry.next_deadline();
@@ -81,6 +102,11 @@ impl PresenceRegistry for MemoryRegistry {
         self.nodes.lock().insert(node.clone(), until);
         let taken_over = self.taken_over.lock().remove(node);
         Ok(if taken_over { NodeLiveness::TakenOver } else { NodeLiveness::Alive })
+    }
+
+    async fn leave(&self, node: &NodeId) -> Result<()> {
+        self.nodes.lock().remove(node);
+        Ok(())
     }
 
     async fn reap_dead_nodes(&self, now: Millis) -> Result<Vec<UserTransition>> {

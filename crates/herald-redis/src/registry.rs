@@ -280,6 +280,18 @@ impl PresenceRegistry for RedisRegistry {
         Ok(if tombstones == 0 { NodeLiveness::Alive } else { NodeLiveness::TakenOver })
     }
 
+    async fn leave(&self, node: &NodeId) -> Result<()> {
+        // The liveness entry and the node's user set go (the set only serves reaping, which no one will do now);
+        // the user records stay with their lease deadlines, which the deadline index hands to the others' sweeps.
+        let mut pipe = redis::pipe();
+        pipe.zrem(self.keys.nodes(), node.as_str()).ignore().del(self.keys.node_users(node)).ignore();
+        pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(unavailable)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        redis::cmd("PING").query_async::<String>(&mut self.conn.clone()).await.map_err(unavailable).map(drop)
+    }
+
     async fn reap_dead_nodes(&self, now: Millis) -> Result<Vec<UserTransition>> {
         let dead: Vec<String> =
             self.conn.clone().zrangebyscore(self.keys.nodes(), "-inf", now).await.map_err(unavailable)?;

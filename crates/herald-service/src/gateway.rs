@@ -6,7 +6,7 @@ use std::sync::{Arc, Weak};
 use herald_core::bus::{BusMessage, ControlEvent};
 use herald_core::event::PresenceEvent;
 use herald_core::presence::{ChangeCause, ConnectionRecord, PresenceChange, Transition};
-use herald_core::{App, AppId, ConnectionId, Millis, Platform, Result, UserId};
+use herald_core::{App, AppId, ConnectionId, Error, Millis, Platform, Result, UserId};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -99,6 +99,7 @@ impl Herald {
             self.hub.unregister(seq).await;
             return Err(e);
         }
+        self.open_connections.fetch_add(1, Ordering::SeqCst);
         self.enforce_connection_limits(&app, &user, &id).await;
         Ok(ClientConnection {
             app,
@@ -141,8 +142,12 @@ impl Herald {
         }
     }
 
-    /// Whether `user` may open a connection (it must be registered), so an adapter can refuse before it upgrades.
+    /// Whether `user` may open a connection (it must be registered, and the node must not be draining), so an
+    /// adapter can refuse before it upgrades.
     pub async fn check_can_connect(&self, app: &AppId, user: &UserId) -> Result<()> {
+        if self.is_draining() {
+            return Err(Error::unavailable("this node is restarting: connect again (to another node, or shortly)"));
+        }
         self.require_registered(app, user).await
     }
 
@@ -158,6 +163,7 @@ impl Herald {
         if let Err(e) = self.change_presence(app, user, PresenceChange::Disconnect { id, cause, grace }).await {
             tracing::error!(error = %e, %user, "could not record a disconnect");
         }
+        self.open_connections.fetch_sub(1, Ordering::SeqCst);
     }
 
     pub async fn set_background(&self, conn: &ClientConnection, background: bool) -> Result<()> {

@@ -311,10 +311,21 @@ impl Hub {
         }
     }
 
-    /// Close every connection of this node, telling the clients to reconnect; returns how many there were.
+    /// Close every connection of this node, telling the clients to reconnect; returns how many were not closing
+    /// already.
     pub fn close_all(&self, reason: &str) -> usize {
-        let closing = Closing { reconnect: true, reason: reason.to_owned() };
+        self.close_all_with(&Closing { reconnect: true, reason: reason.to_owned() })
+    }
+
+    pub fn close_all_with(&self, closing: &Closing) -> usize {
         self.conns.iter().filter(|c| c.close_with(closing.clone())).count()
+    }
+
+    /// The connections open now, oldest first.
+    pub fn connections(&self) -> Vec<Arc<LocalConn>> {
+        let mut conns: Vec<(u64, Arc<LocalConn>)> = self.conns.iter().map(|c| (*c.key(), c.clone())).collect();
+        conns.sort_unstable_by_key(|(seq, _)| *seq);
+        conns.into_iter().map(|(_, c)| c).collect()
     }
 
     /// Queue an event for every local connection watching its user. A full queue closes that connection.

@@ -5,18 +5,20 @@
 mod apps;
 mod background;
 mod connections;
+mod drain;
 mod events;
 mod follows;
 mod gateway;
 mod hub;
 mod ordering;
 mod presence;
+mod readiness;
 mod sessions;
 mod subscriptions;
 mod users;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::time::Duration;
 
 use herald_core::bus::Bus;
@@ -28,9 +30,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use apps::AppDirectory;
+pub use drain::DrainReport;
 pub use events::EventSink;
 pub use gateway::{ClientConnection, Closing, Outbound};
 pub use presence::PresenceReport;
+pub use readiness::{Check, Readiness};
 pub use sessions::{MultiLogin, SessionHolder};
 pub use subscriptions::{SubscribeResult, SubscriptionPage, UnknownTargets, UnsubscribeResult};
 pub use users::RegisterResult;
@@ -87,6 +91,10 @@ pub struct Herald {
     /// Everything the service runs in the background, so that stopping it can wait for all of it.
     work: TaskTracker,
     stop: CancellationToken,
+    /// Set when the node starts to drain: it takes no new connections.
+    draining: AtomicBool,
+    /// Connections opened and not yet recorded as closed (a drain waits for their records to linger).
+    open_connections: AtomicUsize,
 }
 
 impl Herald {
@@ -115,6 +123,8 @@ impl Herald {
             user_order: ordering::UserOrder::new(),
             work,
             stop: CancellationToken::new(),
+            draining: AtomicBool::new(false),
+            open_connections: AtomicUsize::new(0),
         })
     }
 

@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// after that a survivor, looking as often, takes its connections offline: within 4/3 of it. Default 30.
     #[arg(long, env = "HERALD_NODE_TTL_SECS")]
     pub node_ttl_secs: Option<f64>,
+    /// Seconds over which a stopping server (SIGTERM, Ctrl-C) closes its WebSocket connections with 1012, so their
+    /// clients do not all reconnect at once; queued webhooks get as long to go out. Default 10.
+    #[arg(long, env = "HERALD_DRAIN_SECS")]
+    pub drain_secs: Option<f64>,
     /// Log filter (tracing's EnvFilter syntax), e.g. "info" or "herald=debug".
     #[arg(long, env = "HERALD_LOG")]
     pub log: Option<String>,

@@ -13,6 +13,8 @@ use crate::cli::ServeArgs;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 pub const DEFAULT_DATA: &str = "herald-data";
+const DEFAULT_DRAIN_SECS: f64 = 10.0;
+const DEFAULT_RESTART_GRACE_SECS: f64 = 15.0;
 
 /// `herald.toml`. Every field is optional.
 #[derive(Deserialize, Default, Debug)]
@@ -46,6 +48,10 @@ pub struct PresenceSection {
     pub write_timeout_secs: Option<f64>,
     pub sweep_interval_ms: Option<u64>,
     pub node_ttl_secs: Option<f64>,
+    /// Window over which a stopping node closes its connections (and its bound to send queued webhooks).
+    pub drain_secs: Option<f64>,
+    /// Single node: how long after a restart the clients of a drained stop have to come back unnoticed.
+    pub restart_grace_secs: Option<f64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -69,6 +75,10 @@ pub struct Config {
     pub data: PathBuf,
     pub log: String,
     pub service: herald_service::ServiceConfig,
+    /// Window over which a stopping node closes its connections.
+    pub drain: Duration,
+    /// Single node: the allowance a drained stop's connections get after the restart.
+    pub restart_grace: Duration,
     pub http: herald_http::HttpConfig,
     pub durability: herald_sqlite::Durability,
     /// Where the store lives: the embedded SQLite file in `data`, or a shared PostgreSQL database.
@@ -113,6 +123,9 @@ impl Config {
                 bail!("node_ttl_secs must be at least 0.3");
             }
         }
+        let drain = secs(args.drain_secs.or(file.presence.drain_secs).unwrap_or(DEFAULT_DRAIN_SECS), "drain_secs")?;
+        let restart_grace =
+            secs(file.presence.restart_grace_secs.unwrap_or(DEFAULT_RESTART_GRACE_SECS), "restart_grace_secs")?;
         let database = args.database_url.clone().or(file.database_url).map(|url| herald_postgres::PostgresOptions {
             schema: args.database_schema.clone().or(file.database_schema.clone()),
             ..herald_postgres::PostgresOptions::new(url)
@@ -144,6 +157,8 @@ impl Config {
             data: args.data.clone().or(file.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
             log: args.log.clone().or(file.log).unwrap_or_else(|| "info".to_owned()),
             service,
+            drain,
+            restart_grace,
             http,
             durability,
             database,

@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod credentials;
+mod restart;
 mod startup;
 mod telemetry;
 mod token;

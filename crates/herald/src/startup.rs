@@ -1,15 +1,16 @@
 //! Start-up: open the backends, resolve the apps, start the service and serve HTTP until a shutdown signal.
 
-use std::future::Future;
-use std::path::PathBuf;
+use std::future::{Future, IntoFuture};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::Router;
 use herald_core::bus::Bus;
 use herald_core::registry::PresenceRegistry;
 use herald_core::store::Store;
-use herald_core::{App, NodeId};
+use herald_core::{App, Millis, NodeId};
 use herald_http::{RetryPolicy, WebhookDispatcher};
 use herald_memory::{MemoryBus, MemoryRegistry};
 use herald_postgres::PostgresStore;
@@ -20,6 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::credentials::Credentials;
+use crate::restart;
 
 pub(crate) const DATABASE_FILE: &str = "herald.db";
 const LOCK_FILE: &str = "herald.lock";
@@ -33,6 +35,9 @@ pub struct Application {
     listener: TcpListener,
     data: PathBuf,
     cluster: bool,
+    drain: Duration,
+    /// Single node: the registry in this process's memory and its journal, carried over restarts.
+    local: Option<LocalPresence>,
     /// Held while the node runs, so no second server uses the same embedded database.
     _data_lock: Option<std::fs::File>,
 }
@@ -43,7 +48,7 @@ impl Application {
         let data_lock = lock_data_folder(&config)?;
         let store = open_store(&config).await?;
         let apps = resolve_apps(&config, store.as_ref(), &mut std::io::stdout()).await?;
-        let (registry, bus) = open_presence(&config).await?;
+        let (registry, bus, memory) = open_presence(&config).await?;
         let backends = Backends { store, registry, bus };
         // A fresh incarnation per start, so a restarted node never owns its previous life's connections.
         let node = NodeId::new(format!("node-{:016x}", rand::random::<u64>()));
@@ -55,12 +60,27 @@ impl Application {
         }
         let router = surface.router;
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let local = match memory {
+            Some(registry) => Some(LocalPresence::take_over(&config, &herald, registry).await?),
+            None => None,
+        };
         let cluster = config.redis.is_some();
-        Ok(Self { herald, webhooks, router, listener, data: config.data, cluster, _data_lock: data_lock })
+        Ok(Self {
+            herald,
+            webhooks,
+            router,
+            listener,
+            data: config.data,
+            cluster,
+            drain: config.drain,
+            local,
+            _data_lock: data_lock,
+        })
     }
 
-    /// Serve until `shutdown` resolves, then stop the background work: the service's loops first (they may still
-    /// emit events), then the webhook senders.
+    /// Serve until `shutdown` resolves, then drain: refuse new connections (readiness says so), close the open
+    /// ones with "reconnect" spread over the drain window, stop serving HTTP, stop the service's loops, hand the
+    /// presence over (to the cluster, or to the next process on this data folder) and send the queued webhooks.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
         self.herald.start_background();
@@ -68,10 +88,57 @@ impl Application {
         println!("herald listening on {addr}");
         let node = self.herald.node();
         tracing::info!(%addr, data = %self.data.display(), %node, cluster = self.cluster, "herald is ready");
-        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await;
+        let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async {
+            let _ = serving_stopped.await;
+        });
+        let mut server = tokio::spawn(server.into_future());
+        let served = tokio::select! {
+            served = &mut server => Some(served),
+            _ = shutdown => None,
+        };
+        // A close frame may wait for a stalled client's write timeout before its record is kept.
+        let settle = self.herald.config.write_timeout + Duration::from_secs(2);
+        self.herald.drain_connections(self.drain, settle).await;
+        let _ = stop_serving.send(());
+        let served = match served {
+            Some(served) => served,
+            None => server.await,
+        };
         self.herald.stop_background().await;
-        self.webhooks.shutdown().await;
-        served.context("serving HTTP")
+        match &self.local {
+            Some(local) => local.hand_over(&self.data),
+            None => self.herald.leave().await,
+        }
+        self.webhooks.shutdown(self.drain).await;
+        served.context("the HTTP server task failed")?.context("serving HTTP")
+    }
+}
+
+/// The presence of a single node, kept in this process's memory and carried over its restarts.
+struct LocalPresence {
+    registry: Arc<MemoryRegistry>,
+    journal: Arc<restart::OnlineJournal>,
+}
+
+impl LocalPresence {
+    /// Take over what the previous process on this data folder left, and start the journal of this one.
+    async fn take_over(config: &Config, herald: &Arc<Herald>, registry: Arc<MemoryRegistry>) -> anyhow::Result<Self> {
+        let previous = restart::read_previous(&config.data)?;
+        let allowance = config.restart_grace.as_millis() as Millis;
+        restart::take_over(previous, herald, &registry, allowance, herald_service::now_millis()).await?;
+        let journal = restart::OnlineJournal::start(&config.data, &registry)?;
+        herald.add_event_sink(journal.clone());
+        Ok(Self { registry, journal })
+    }
+
+    /// After a drain: the records, all lingering now, go to the snapshot the next process resumes.
+    fn hand_over(&self, data: &Path) {
+        self.journal.finish();
+        match restart::write_snapshot(data, &self.registry, herald_service::now_millis()) {
+            Ok(users) => tracing::info!(users, "kept the presence for the next start"),
+            Err(e) => tracing::error!(error = %e, "could not keep the presence for the next start"),
+        }
     }
 }
 
@@ -111,8 +178,11 @@ pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>
     open_embedded_store(config)
 }
 
-/// Presence records and the bus: Redis when configured (shared by every node), else this process's memory.
-async fn open_presence(config: &Config) -> anyhow::Result<(Arc<dyn PresenceRegistry>, Arc<dyn Bus>)> {
+/// Presence records and the bus: Redis when configured (shared by every node), else this process's memory (also
+/// returned as such, to be carried over restarts).
+async fn open_presence(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn PresenceRegistry>, Arc<dyn Bus>, Option<Arc<MemoryRegistry>>)> {
     match &config.redis {
         Some(options) => {
             if config.database.is_none() {
@@ -120,9 +190,12 @@ async fn open_presence(config: &Config) -> anyhow::Result<(Arc<dyn PresenceRegis
             }
             let registry = RedisRegistry::connect(options).await.context("connecting to Redis")?;
             let bus = RedisBus::connect(options).await.context("connecting to Redis for pub/sub")?;
-            Ok((Arc::new(registry), Arc::new(bus)))
+            Ok((Arc::new(registry), Arc::new(bus), None))
         }
-        None => Ok((Arc::new(MemoryRegistry::new()), Arc::new(MemoryBus::new()))),
+        None => {
+            let registry = Arc::new(MemoryRegistry::new());
+            Ok((registry.clone(), Arc::new(MemoryBus::new()), Some(registry)))
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -49,7 +50,20 @@ impl Default for RetryPolicy {
 pub struct WebhookDispatcher {
     lanes: Arc<Vec<mpsc::Sender<Delivery>>>,
     work: TaskTracker,
+    /// Lanes send what is queued, then end.
+    finish: CancellationToken,
+    /// Lanes end at once.
     stop: CancellationToken,
+    /// Deliveries the lanes dropped when they were stopped.
+    abandoned: Arc<AtomicUsize>,
+}
+
+/// The lane-side view of a dispatcher's shutdown.
+#[derive(Clone)]
+struct LaneControl {
+    finish: CancellationToken,
+    stop: CancellationToken,
+    abandoned: Arc<AtomicUsize>,
 }
 
 const LANES: usize = 16;
@@ -59,22 +73,37 @@ impl WebhookDispatcher {
     /// Start the lanes on the current runtime; they run until [`WebhookDispatcher::shutdown`].
     pub fn start(policy: RetryPolicy) -> Self {
         let client = reqwest::Client::builder().timeout(policy.timeout).build().unwrap_or_default();
-        let (work, stop) = (TaskTracker::new(), CancellationToken::new());
+        let work = TaskTracker::new();
+        let control = LaneControl {
+            finish: CancellationToken::new(),
+            stop: CancellationToken::new(),
+            abandoned: Arc::new(AtomicUsize::new(0)),
+        };
         let lanes = (0..LANES)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(LANE_QUEUE);
-                work.spawn(run_lane(client.clone(), policy.clone(), rx, stop.clone()));
+                work.spawn(run_lane(client.clone(), policy.clone(), rx, control.clone()));
                 tx
             })
             .collect();
-        Self { lanes: Arc::new(lanes), work, stop }
+        let LaneControl { finish, stop, abandoned } = control;
+        Self { lanes: Arc::new(lanes), work, finish, stop, abandoned }
     }
 
-    /// Stop every lane and wait for them; what is still queued is not sent.
-    pub async fn shutdown(&self) {
-        self.stop.cancel();
+    /// Send what is queued (retries included) for at most `flush`, then stop every lane and wait for them.
+    /// Returns how many deliveries were dropped unsent, which is logged.
+    pub async fn shutdown(&self, flush: Duration) -> usize {
+        self.finish.cancel();
         self.work.close();
-        self.work.wait().await;
+        if tokio::time::timeout(flush, self.work.wait()).await.is_err() {
+            self.stop.cancel();
+            self.work.wait().await;
+        }
+        let abandoned = self.abandoned.load(Ordering::Relaxed);
+        if abandoned > 0 {
+            tracing::warn!(abandoned, flush_secs = flush.as_secs_f64(), "webhooks not delivered before exit");
+        }
+        abandoned
     }
 
     /// Queue a delivery behind the earlier ones with the same ordering key.
@@ -92,31 +121,54 @@ async fn run_lane(
     client: reqwest::Client,
     policy: RetryPolicy,
     mut rx: mpsc::Receiver<Delivery>,
-    stop: CancellationToken,
+    control: LaneControl,
 ) {
-    while let Some(d) = tokio::select! { d = rx.recv() => d, _ = stop.cancelled() => None } {
-        let mut delay = policy.first_delay;
-        for attempt in 1..=policy.max_attempts {
-            let url = (d.url)();
-            let mut request = client.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json");
-            for (name, value) in &d.headers {
-                request = request.header(*name, value);
-            }
-            let result = request.body(d.body.clone()).send().await;
-            match result {
-                Ok(r) if r.status().is_success() => break,
-                Ok(r) => tracing::warn!(kind = d.kind, status = %r.status(), attempt, "webhook refused"),
-                Err(e) => tracing::warn!(kind = d.kind, error = %e, attempt, "webhook failed"),
-            }
-            if attempt == policy.max_attempts {
-                tracing::error!(kind = d.kind, attempts = attempt, "webhook given up");
-                break;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = stop.cancelled() => return,
-            }
-            delay = (delay * 2).min(policy.max_delay);
+    let LaneControl { finish, stop, abandoned } = control;
+    loop {
+        let d = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            d = rx.recv() => match d {
+                Some(d) => d,
+                None => break,
+            },
+            // Finishing, and nothing left to send.
+            _ = finish.cancelled(), if rx.is_empty() => break,
+        };
+        if !deliver(&client, &policy, d, &stop).await {
+            abandoned.fetch_add(1, Ordering::Relaxed);
         }
     }
+    abandoned.fetch_add(rx.len(), Ordering::Relaxed);
+}
+
+/// Send one delivery with retries; false if the lane was stopped before it was done with it.
+async fn deliver(client: &reqwest::Client, policy: &RetryPolicy, d: Delivery, stop: &CancellationToken) -> bool {
+    let mut delay = policy.first_delay;
+    for attempt in 1..=policy.max_attempts {
+        let url = (d.url)();
+        let mut request = client.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (name, value) in &d.headers {
+            request = request.header(*name, value);
+        }
+        let result = tokio::select! {
+            r = request.body(d.body.clone()).send() => r,
+            _ = stop.cancelled() => return false,
+        };
+        match result {
+            Ok(r) if r.status().is_success() => return true,
+            Ok(r) => tracing::warn!(kind = d.kind, status = %r.status(), attempt, "webhook refused"),
+            Err(e) => tracing::warn!(kind = d.kind, error = %e, attempt, "webhook failed"),
+        }
+        if attempt == policy.max_attempts {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.cancelled() => return false,
+        }
+        delay = (delay * 2).min(policy.max_delay);
+    }
+    tracing::error!(kind = d.kind, attempts = policy.max_attempts, "webhook given up");
+    true
 }

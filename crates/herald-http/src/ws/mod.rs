@@ -118,12 +118,14 @@ impl Ending {
         Self { cause: ChangeCause::Disconnected, close: None }
     }
 
-    /// 4000 for a connection ended on purpose; 1012 ("service restart") for one whose client should reconnect.
+    /// 4000 for a connection ended on purpose (kicked); 1012 ("service restart") for one whose client should
+    /// reconnect, which closes like any disconnect: it lingers, and a client back in time changes nothing.
     fn closed_by_service(conn: &ClientConnection) -> Self {
         let closing = conn.closing();
-        let code = if closing.as_ref().is_some_and(|c| c.reconnect) { 1012 } else { 4000 };
+        let reconnect = closing.as_ref().is_some_and(|c| c.reconnect);
+        let (code, cause) = if reconnect { (1012, ChangeCause::Disconnected) } else { (4000, ChangeCause::Kicked) };
         let reason = Utf8Bytes::from(closing.map(|c| c.reason).unwrap_or_default());
-        Self { cause: ChangeCause::Kicked, close: Some(CloseFrame { code, reason }) }
+        Self { cause, close: Some(CloseFrame { code, reason }) }
     }
 
     fn timed_out() -> Self {

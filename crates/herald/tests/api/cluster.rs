@@ -13,9 +13,9 @@ const NODE_TTL_SECS: f64 = 1.5;
 /// Longer than a node TTL plus a few sweeps: what has not arrived by then is not coming.
 const QUIET: Duration = Duration::from_secs(3);
 
-/// Three nodes and what they share; dropping it stops the nodes and removes the shared schema and keys.
-struct Cluster {
-    nodes: Vec<Server>,
+/// Nodes and what they share; [`Cluster::cleanup`] stops the nodes and removes the shared schema and keys.
+pub(crate) struct Cluster {
+    pub nodes: Vec<Server>,
     database_url: String,
     schema: String,
     redis_url: String,
@@ -24,22 +24,26 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Self {
+        Self::start_with(3, Options { node_ttl_secs: Some(NODE_TTL_SECS), ..Options::default() }).await
+    }
+
+    /// `count` nodes started with `options` (its cluster settings are filled in).
+    pub(crate) async fn start_with(count: usize, options: Options) -> Self {
         let (database_url, redis_url) = backends().await;
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let tag = format!("{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
         let (schema, prefix) = (format!("herald_cluster_{tag}"), format!("herald-cluster-{tag}"));
         let mut nodes = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..count {
             nodes.push(
                 Server::start_with(Options {
                     database_url: Some(database_url.clone()),
                     database_schema: Some(schema.clone()),
                     redis_url: Some(redis_url.clone()),
                     redis_prefix: Some(prefix.clone()),
-                    node_ttl_secs: Some(NODE_TTL_SECS),
                     // Info level, as an operator runs it: what a node logs there is checked below.
                     env: vec![("HERALD_LOG".into(), "info".into())],
-                    ..Options::default()
+                    ..options.clone()
                 })
                 .await,
             );
@@ -47,7 +51,7 @@ impl Cluster {
         Self { nodes, database_url, schema, redis_url, prefix }
     }
 
-    async fn cleanup(mut self) {
+    pub(crate) async fn cleanup(mut self) {
         for node in &mut self.nodes {
             node.kill();
         }

@@ -4,6 +4,7 @@ mod support;
 
 mod cluster;
 mod config;
+mod drain;
 mod durability;
 mod gateway;
 mod interest;
