@@ -23,6 +23,8 @@ use clap::{Args, Parser, Subcommand};
 ///                --credentials each vendor dialect's hot calls): req/s and latency.
 ///   graph        loads a power-law follow graph (>= 1,000,000 edges) and measures fans/following/mutual pages and
 ///                relationship checks.
+///   drain        starts a server itself (--herald), connects C clients, sends SIGTERM and starts a successor on
+///                the same data: drain time, reconnect time, and the presence changes the restart caused.
 #[derive(Parser, Debug)]
 #[command(name = "herald-bench", version, verbatim_doc_comment)]
 pub struct Cli {
@@ -69,6 +71,8 @@ pub enum Scenario {
     Api(ApiArgs),
     /// Follow graph: load a power-law graph, then page fans/following/mutual and check relationships.
     Graph(GraphArgs),
+    /// A restart under load: SIGTERM a server it started, start a successor, count what subscribers would see.
+    Drain(DrainArgs),
     /// Internal: one client process of the `connections` scenario.
     #[command(hide = true)]
     ConnectionsWorker(WorkerArgs),
@@ -186,4 +190,32 @@ pub struct GraphArgs {
     /// Seconds each query is measured for, one query after another (and each Redis reference for as long).
     #[arg(long, default_value_t = 5.0)]
     pub secs: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct DrainArgs {
+    /// The herald binary to start (twice: the server, then its successor on the same data folder and port).
+    #[arg(long, default_value = "target/release/herald")]
+    pub herald: PathBuf,
+    /// Clients, each one WebSocket connection of its own user.
+    #[arg(long, default_value_t = 10_000)]
+    pub connections: usize,
+    /// `[presence] drain_secs` of the server: the window its closes are spread over.
+    #[arg(long, default_value_t = 10.0)]
+    pub drain_secs: f64,
+    /// `[presence] grace_secs` of the server.
+    #[arg(long, default_value_t = 3.0)]
+    pub grace_secs: f64,
+    /// `[presence] restart_grace_secs` of the server: how long after the restart the clients have to come back.
+    #[arg(long, default_value_t = 15.0)]
+    pub restart_grace_secs: f64,
+    /// A client's reconnect backoff: attempt k waits a uniformly drawn time (full jitter) up to
+    /// min(--backoff-max-secs, --backoff-base-secs x 2^k), as a well-behaved client does.
+    #[arg(long, default_value_t = 0.5)]
+    pub backoff_base_secs: f64,
+    #[arg(long, default_value_t = 8.0)]
+    pub backoff_max_secs: f64,
+    /// WebSocket connections opened at once while setting up.
+    #[arg(long, default_value_t = 200)]
+    pub connect_concurrency: usize,
 }

@@ -25,6 +25,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Connections(args) => scenarios::connections::run(&cli.target, args).await?,
             Scenario::Api(args) => scenarios::api::run(&cli.target, args).await?,
             Scenario::Graph(args) => scenarios::graph::run(&cli.target, args).await?,
+            Scenario::Drain(args) => scenarios::drain::run(&cli.target, args).await?,
             Scenario::ConnectionsWorker(args) => return scenarios::connections::worker(&cli.target, args).await,
         };
         if cli.json {

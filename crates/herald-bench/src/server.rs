@@ -78,3 +78,10 @@ pub fn port_of(base: &str) -> anyhow::Result<u16> {
     let url = reqwest::Url::parse(base)?;
     url.port_or_known_default().context("server URL has no port")
 }
+
+/// The system's 1-, 5- and 15-minute load averages, as /proc/loadavg gives them.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}

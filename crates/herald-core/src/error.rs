@@ -43,6 +43,9 @@ pub enum Error {
     /// A backend (database, cache, bus) failed or is unreachable.
     #[error("backend unavailable: {0}")]
     Unavailable(String),
+    /// This node is stopping and takes no new connections; the client should connect again (elsewhere, or soon).
+    #[error("this node is restarting: connect again")]
+    Draining,
 }
 
 impl Error {

@@ -19,7 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use herald_service::{EventSink, Herald};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 pub use dialect::{ClientTokens, ConfigError, DIALECTS, Dialect};
 pub use identity::ClientIdentity;
@@ -84,7 +84,9 @@ pub fn build(
         .fallback(native::error::not_found)
         .layer(axum::middleware::from_fn_with_state(limit, body::read_whole))
         .layer(DefaultBodyLimit::max(limit))
-        .layer(TraceLayer::new_for_http())
+        // A 5xx worth an operator's attention is logged where it happens, with its cause; a draining node's 503s
+        // are expected and must not flood the log.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
         .with_state(state);
     Ok(HttpSurface { router, event_sinks })
 }

@@ -65,6 +65,9 @@ impl Herald {
 
     /// Expire due leases once and publish what changed.
     pub async fn sweep_once(&self) {
+        if self.leases_held.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let now = now_millis();
         match self.registry.expire_due(now, SWEEP_BATCH).await {
             Ok(transitions) => self.publish_all(transitions, now).await,

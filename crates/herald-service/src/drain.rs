@@ -36,6 +36,14 @@ impl Herald {
         self.draining.load(Ordering::SeqCst)
     }
 
+    /// Stop expiring leases on this node. A single node about to restart calls it before it drains: its clients
+    /// cannot come back before its successor runs, so the records of the connections it closes must not run out
+    /// meanwhile; the successor resumes them with its restart allowance. (In a cluster the clients reconnect to the
+    /// other nodes at once, and the lingering records expire there as usual.)
+    pub fn hold_leases(&self) {
+        self.leases_held.store(true, Ordering::SeqCst);
+    }
+
     /// Close every connection with "reconnect", spread evenly over `window` so that their clients do not all come
     /// back in the same millisecond, then wait up to `settle` for their tasks to record the closes (each lingers
     /// for the grace period): only then does the registry hold every record with its deadline. Starts the drain if it has not started.

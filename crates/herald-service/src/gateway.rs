@@ -146,7 +146,7 @@ impl Herald {
     /// adapter can refuse before it upgrades.
     pub async fn check_can_connect(&self, app: &AppId, user: &UserId) -> Result<()> {
         if self.is_draining() {
-            return Err(Error::unavailable("this node is restarting: connect again (to another node, or shortly)"));
+            return Err(Error::Draining);
         }
         self.require_registered(app, user).await
     }

@@ -95,6 +95,8 @@ pub struct Herald {
     draining: AtomicBool,
     /// Connections opened and not yet recorded as closed (a drain waits for their records to linger).
     open_connections: AtomicUsize,
+    /// Set when this node stops expiring leases: a single node about to restart leaves them to its successor.
+    leases_held: AtomicBool,
 }
 
 impl Herald {
@@ -125,6 +127,7 @@ impl Herald {
             stop: CancellationToken::new(),
             draining: AtomicBool::new(false),
             open_connections: AtomicUsize::new(0),
+            leases_held: AtomicBool::new(false),
         })
     }
 

@@ -97,6 +97,9 @@ impl Application {
             served = &mut server => Some(served),
             _ = shutdown => None,
         };
+        if self.local.is_some() {
+            self.herald.hold_leases();
+        }
         // A close frame may wait for a stalled client's write timeout before its record is kept.
         let settle = self.herald.config.write_timeout + Duration::from_secs(2);
         self.herald.drain_connections(self.drain, settle).await;

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod connections;
+pub mod drain;
 pub mod fanout;
 pub mod graph;
 mod load;

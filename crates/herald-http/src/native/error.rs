@@ -40,13 +40,14 @@ pub fn code_of(e: &Error) -> (StatusCode, &'static str) {
         Error::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
         Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable"),
+        Error::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
     }
 }
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let (status, code) = code_of(&e);
-        if status.is_server_error() {
+        if matches!(e, Error::Unavailable(_)) {
             tracing::error!(error = %e, "request failed in a backend");
         }
         Self::new(status, code, e.to_string())

@@ -60,7 +60,7 @@ pub fn code_of(e: &Error) -> ErrCode {
         Error::AlreadyRegistered(_) => ErrCode::RegisteredAlready,
         Error::Unauthenticated(_) => ErrCode::TokenInvalid,
         Error::Forbidden(_) => ErrCode::NoPermission,
-        Error::Unavailable(_) => ErrCode::ServerInternal,
+        Error::Unavailable(_) | Error::Draining => ErrCode::ServerInternal,
     }
 }
 

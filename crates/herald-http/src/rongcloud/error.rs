@@ -34,8 +34,8 @@ fn status_430() -> StatusCode {
 pub fn code_of(e: &Error, family: Family) -> (u32, StatusCode) {
     use Family::{General, Subscription};
     match (e, family) {
-        (Error::Unavailable(_), General) => (1000, StatusCode::INTERNAL_SERVER_ERROR),
-        (Error::Unavailable(_), Subscription) => (26003, StatusCode::INTERNAL_SERVER_ERROR),
+        (Error::Unavailable(_) | Error::Draining, General) => (1000, StatusCode::INTERNAL_SERVER_ERROR),
+        (Error::Unavailable(_) | Error::Draining, Subscription) => (26003, StatusCode::INTERNAL_SERVER_ERROR),
         (Error::Unauthenticated(_), _) => (1004, StatusCode::UNAUTHORIZED),
         (Error::Forbidden(_), General) => (1009, status_430()),
         (Error::Forbidden(_), Subscription) => (26020, StatusCode::UNAUTHORIZED),

@@ -78,7 +78,7 @@ pub fn code_of(e: &Error, service: Service) -> i64 {
             }
             Error::UserNotFound(_) => 30003,
             Error::Forbidden(_) | Error::Unauthenticated(_) => 30004,
-            Error::Unavailable(_) => 30006,
+            Error::Unavailable(_) | Error::Draining => 30006,
             Error::FollowingLimit { .. } => 32100,
             // Not produced by follow calls; the nearest meaning.
             Error::SelfSubscription
@@ -98,7 +98,7 @@ pub fn code_of(e: &Error, service: Service) -> i64 {
             | Error::UserOffline(_) => 70402,
             Error::UserNotFound(_) => ACCOUNT_NOT_IMPORTED,
             Error::Forbidden(_) | Error::Unauthenticated(_) => ADMIN_REQUIRED,
-            Error::Unavailable(_) => 70500,
+            Error::Unavailable(_) | Error::Draining => 70500,
         },
     }
 }

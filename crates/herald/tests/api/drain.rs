@@ -106,7 +106,7 @@ async fn sigterm_drains_sockets_with_1012_and_sends_every_queued_webhook() {
     let refused = s.upgrade_request(&format!("{}/v1/ws?token={token}&platform=ios", s.base)).await;
     assert_eq!(refused.status().as_u16(), 503);
     let refusal: Value = refused.json().await.expect("JSON refusal");
-    assert_eq!(refusal["error"]["code"], "backend_unavailable", "{refusal}");
+    assert_eq!(refusal["error"]["code"], "draining", "{refusal}");
 
     for ws in &mut sockets {
         assert_eq!(ws.closed().await, Some(1012), "every client is told to reconnect");
@@ -126,8 +126,9 @@ async fn sigterm_drains_sockets_with_1012_and_sends_every_queued_webhook() {
 #[tokio::test]
 async fn a_drained_restart_is_invisible_to_users_who_come_back() {
     let (hook, mut hooks) = receiver(Duration::ZERO).await;
-    let toml = config(&hook, "drain_secs = 0.2\nrestart_grace_secs = 3");
-    let opts = Options { config_toml: Some(toml), grace_secs: 0.5, ..Options::default() };
+    // A drain window longer than the grace period: the first socket closed must still linger at the restart.
+    let toml = config(&hook, "drain_secs = 1\nrestart_grace_secs = 3");
+    let opts = Options { config_toml: Some(toml), grace_secs: 0.2, ..Options::default() };
     let mut first = Server::start_with(opts.clone()).await;
     first.register(&["alice", "bob", "carol"]).await;
     let mut alice = first.connect("alice", "ios").await;
