@@ -15,5 +15,6 @@ mod openim;
 mod readme;
 mod rongcloud;
 mod rules;
+mod tenancy;
 mod tencent;
 mod token_cli;
