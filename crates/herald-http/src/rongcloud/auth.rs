@@ -29,7 +29,8 @@ pub fn authenticate(
         header(headers, "Timestamp").ok_or_else(|| RcError::bad_signature("the Timestamp header is missing"))?;
     let signature =
         header(headers, "Signature").ok_or_else(|| RcError::bad_signature("the Signature header is missing"))?;
-    check_timestamp(timestamp, herald_service::now_millis(), rc.settings.signature_skew_secs)?;
+    let window = Window { skew_secs: rc.settings.signature_skew_secs, reject_old: rc.settings.reject_old_signatures };
+    check_timestamp(timestamp, herald_service::now_millis(), window)?;
     if !signature_matches(secret, nonce, timestamp, signature) {
         return Err(RcError::bad_signature("signature mismatch"));
     }
@@ -66,17 +67,32 @@ fn signature_matches(secret: &str, nonce: &str, timestamp: &str, given: &str) ->
     expected.as_bytes().ct_eq(given.as_bytes()).into()
 }
 
-/// Accept seconds or milliseconds within `skew_secs` of `now_ms`.
-fn check_timestamp(raw: &str, now_ms: i64, skew_secs: u32) -> Result<(), RcError> {
+/// Which timestamps a request may carry, around the server's clock.
+#[derive(Clone, Copy)]
+struct Window {
+    /// Most seconds ahead of the clock (and behind it, with `reject_old`).
+    skew_secs: u32,
+    reject_old: bool,
+}
+
+/// Accept seconds or milliseconds up to `skew_secs` ahead of `now_ms`, and any age unless `reject_old`.
+fn check_timestamp(raw: &str, now_ms: i64, window: Window) -> Result<(), RcError> {
+    let Window { skew_secs, reject_old } = window;
     let value: i64 = raw.parse().map_err(|_| RcError::bad_signature("Timestamp must be an integer"))?;
     // One spelling per timestamp: `+T` and `000T` would sign as other strings for the same instant.
     if !raw.bytes().all(|b| b.is_ascii_digit()) || raw.starts_with('0') {
         return Err(RcError::bad_signature("Timestamp must be written without a sign or leading zeros"));
     }
     let at_ms = if value > MILLIS_THRESHOLD { value } else { value.saturating_mul(1000) };
-    if now_ms.abs_diff(at_ms) > u64::from(skew_secs) * 1000 {
+    let skew_ms = i64::from(skew_secs) * 1000;
+    if at_ms > now_ms.saturating_add(skew_ms) {
         return Err(RcError::bad_signature(format!(
-            "Timestamp is more than {skew_secs} seconds away from the server's clock"
+            "Timestamp is more than {skew_secs} seconds ahead of the server's clock"
+        )));
+    }
+    if reject_old && at_ms < now_ms.saturating_sub(skew_ms) {
+        return Err(RcError::bad_signature(format!(
+            "Timestamp is more than {skew_secs} seconds behind the server's clock"
         )));
     }
     Ok(())
@@ -101,15 +117,25 @@ mod tests {
     #[test]
     fn timestamps_in_seconds_or_millis_within_the_window() {
         let now = 1_700_000_000_000;
-        assert!(check_timestamp("1700000000", now, 600).is_ok());
-        assert!(check_timestamp("1700000000000", now, 600).is_ok());
-        assert!(check_timestamp("1700000599", now, 600).is_ok());
-        assert!(check_timestamp("1700000601", now, 600).is_err());
-        assert!(check_timestamp("1699999399000", now, 600).is_err());
-        assert!(check_timestamp("soon", now, 600).is_err());
-        assert!(check_timestamp("+1700000000", now, 600).is_err());
-        assert!(check_timestamp("0001700000000", now, 600).is_err());
-        assert!(check_timestamp("0", now, 600).is_err());
-        assert!(check_timestamp("-99999999999999999", now, 600).is_err());
+        let strict = Window { skew_secs: 600, reject_old: true };
+        assert!(check_timestamp("1700000000", now, strict).is_ok());
+        assert!(check_timestamp("1700000000000", now, strict).is_ok());
+        assert!(check_timestamp("1700000599", now, strict).is_ok());
+        assert!(check_timestamp("1700000601", now, strict).is_err());
+        assert!(check_timestamp("1699999399000", now, strict).is_err());
+        for bad in ["soon", "+1700000000", "0001700000000", "0", "-99999999999999999"] {
+            assert!(check_timestamp(bad, now, strict).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn old_signatures_pass_unless_refused_and_future_ones_never_do() {
+        let now = 1_700_000_000_000;
+        let lenient = Window { skew_secs: 600, reject_old: false };
+        // Eleven minutes old, and a day old: a signature the official Node SDK made when it loaded.
+        assert!(check_timestamp("1699999340", now, lenient).is_ok());
+        assert!(check_timestamp("1699913600000", now, lenient).is_ok());
+        assert!(check_timestamp("1700000601", now, lenient).is_err());
+        assert!(check_timestamp("0", now, lenient).is_err());
     }
 }

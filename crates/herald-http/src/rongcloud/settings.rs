@@ -28,9 +28,14 @@ pub struct RongCloudSettings {
     /// Requests per second on these routes (0 = unlimited).
     #[serde(default = "default_rate")]
     pub requests_per_second: u32,
-    /// How far a request's `Timestamp` may be from the server's clock, in seconds, either way.
+    /// How far ahead of the server's clock a request's `Timestamp` may be, in seconds; with
+    /// `reject_old_signatures`, how far behind it too.
     #[serde(default = "default_skew")]
     pub signature_skew_secs: u32,
+    /// Refuse signatures older than `signature_skew_secs`. Off by default: RongCloud documents no validity window,
+    /// and its official Node SDK signs once when it loads and reuses that signature for the life of the process.
+    #[serde(default)]
+    pub reject_old_signatures: bool,
     /// Where online-status changes are POSTed.
     #[serde(default)]
     pub status_url: Option<String>,

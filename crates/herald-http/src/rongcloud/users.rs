@@ -29,8 +29,10 @@ pub async fn get_token(s: AppState, rc: Arc<RongCloudApp>, form: Form) -> Result
 
 pub async fn check_online(s: AppState, rc: Arc<RongCloudApp>, form: Form) -> Result<Value, RcError> {
     let user_id = user_id(&form)?;
-    let presence = s.herald.require_presences(&rc.app.app_id, std::slice::from_ref(&user_id)).await?;
-    let online = presence.first().is_some_and(|p| p.view.online);
+    // RongCloud answers a status for any ID: a user it never registered is offline, not an error (its server SDKs
+    // decode only successful answers).
+    let presence = s.herald.presences(&rc.app.app_id, None, std::slice::from_ref(&user_id)).await?;
+    let online = presence.first().and_then(Option::as_ref).is_some_and(|p| p.view.online);
     Ok(json!({"status": if online { "1" } else { "0" }}))
 }
 
