@@ -9,7 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::request::Parts;
 use axum::response::Response;
-use axum::routing::{MethodRouter, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
@@ -50,8 +50,31 @@ where
     F: Fn(AppState, W::Caller, T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<W::Reply, W::Fault>> + Send + 'static,
 {
+    route_on(MethodFilter::POST, wire, route, handler)
+}
+
+/// Like [`route`], for a call that clients of the vendor also send as GET (with the same body).
+pub fn route_get_or_post<R, W, T, F, Fut>(wire: &W, route: R, handler: F) -> MethodRouter<AppState>
+where
+    R: Copy + Send + Sync + 'static,
+    W: Wire<R>,
+    T: DeserializeOwned + Send + 'static,
+    F: Fn(AppState, W::Caller, T) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<W::Reply, W::Fault>> + Send + 'static,
+{
+    route_on(MethodFilter::GET.or(MethodFilter::POST), wire, route, handler)
+}
+
+fn route_on<R, W, T, F, Fut>(methods: MethodFilter, wire: &W, route: R, handler: F) -> MethodRouter<AppState>
+where
+    R: Copy + Send + Sync + 'static,
+    W: Wire<R>,
+    T: DeserializeOwned + Send + 'static,
+    F: Fn(AppState, W::Caller, T) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<W::Reply, W::Fault>> + Send + 'static,
+{
     let wire = wire.clone();
-    post(move |State(state): State<AppState>, request: Request| {
+    on(methods, move |State(state): State<AppState>, request: Request| {
         let (wire, handler) = (wire.clone(), handler.clone());
         async move {
             let result = serve(&wire, route, state, request, handler).await;

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::webhooks::WebhookDispatcher;
 use crate::{AppState, ClientIdentity};
-pub use call::{Wire, route};
+pub use call::{Wire, route, route_get_or_post};
 
 /// Every dialect this build speaks. Adding one is a new folder plus a line here.
 pub static DIALECTS: [&(dyn Dialect + Sync); 3] =

@@ -18,7 +18,8 @@ const S: Service = Service::Account;
 
 #[derive(Deserialize)]
 pub struct ImportBody {
-    #[serde(rename = "UserID")]
+    /// `Identifier` in Tencent's older documentation and in clients written against it (timsdk).
+    #[serde(rename = "UserID", alias = "Identifier")]
     user_id: String,
     #[serde(rename = "Nick", default)]
     nick: Option<String>,
@@ -32,22 +33,38 @@ pub async fn import(s: AppState, app: Arc<App>, body: ImportBody) -> Result<Valu
     Ok(json!({}))
 }
 
+/// The older form lists IDs (`Accounts`); the newer one accounts with profiles (`AccountList`). One of the two.
 #[derive(Deserialize)]
 pub struct MultiImportBody {
-    #[serde(rename = "Accounts")]
-    accounts: Vec<String>,
+    #[serde(rename = "Accounts", default)]
+    accounts: Option<Vec<String>>,
+    #[serde(rename = "AccountList", default)]
+    account_list: Option<Vec<ImportBody>>,
 }
 
 /// Valid IDs are imported; invalid ones are listed in `FailAccounts`.
 pub async fn multi_import(s: AppState, app: Arc<App>, body: MultiImportBody) -> Result<Value, Fault> {
-    check_batch(&body.accounts, "Accounts", MAX_ACCOUNTS_PER_CALL)?;
+    let accounts: Vec<ImportBody> = match (body.accounts, body.account_list) {
+        (Some(ids), None) => {
+            check_batch(&ids, "Accounts", MAX_ACCOUNTS_PER_CALL)?;
+            ids.into_iter().map(|user_id| ImportBody { user_id, nick: None, face_url: None }).collect()
+        }
+        (None, Some(list)) => {
+            check_batch(&list, "AccountList", MAX_ACCOUNTS_PER_CALL)?;
+            list
+        }
+        _ => return Err(Error::invalid("Accounts", "give either Accounts or AccountList").into()),
+    };
     let (valid, failed): (Vec<_>, Vec<_>) =
-        body.accounts.iter().map(|raw| (raw, user_id(raw))).partition(|(_, id)| id.is_ok());
-    let users: Vec<NewUser> = valid.into_iter().filter_map(|(_, id)| id.ok()).map(NewUser::id_only).collect();
+        accounts.into_iter().map(|a| (user_id(&a.user_id), a)).partition(|(id, _)| id.is_ok());
+    let users: Vec<NewUser> = valid
+        .into_iter()
+        .filter_map(|(id, a)| Some(NewUser { user_id: id.ok()?, nickname: a.nick, face_url: a.face_url }))
+        .collect();
     if !users.is_empty() {
         s.herald.register_users(&app.app_id, &users, RegisterMode::KeepExisting).await?;
     }
-    let failed: Vec<&String> = failed.into_iter().map(|(raw, _)| raw).collect();
+    let failed: Vec<String> = failed.into_iter().map(|(_, a)| a.user_id).collect();
     Ok(json!({ "FailAccounts": failed }))
 }
 

@@ -20,7 +20,7 @@ use herald_service::AppDirectory;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::dialect::{ConfigError, Dialect, DialectParts, LegacyKey, route};
+use crate::dialect::{ConfigError, Dialect, DialectParts, LegacyKey, route, route_get_or_post};
 use crate::rate_limit::AppRateLimits;
 use error::Service;
 pub use settings::{TencentApp, TencentApps, TencentSettings};
@@ -68,11 +68,14 @@ fn routes(wire: &wire::TencentWire) -> Router<AppState> {
         .route("/v4/im_open_login_svc/account_import", route(wire, Service::Account, accounts::import))
         .route("/v4/im_open_login_svc/multiaccount_import", route(wire, Service::Account, accounts::multi_import))
         .route("/v4/im_open_login_svc/account_delete", route(wire, Service::Account, accounts::delete))
-        .route("/v4/im_open_login_svc/account_check", route(wire, Service::Account, accounts::check))
+        // timsdk sends account_check as GET.
+        .route("/v4/im_open_login_svc/account_check", route_get_or_post(wire, Service::Account, accounts::check))
         .route("/v4/follow/follow_add", route(wire, Service::Follow, follows::add))
         .route("/v4/follow/follow_delete", route(wire, Service::Follow, follows::delete))
         .route("/v4/follow/follow_check", route(wire, Service::Follow, follows::check))
         .route("/v4/follow/follow_get", route(wire, Service::Follow, follows::get))
         .route("/v4/follow/follow_get_info", route(wire, Service::Follow, follows::get_info))
         .route("/v4/openim/query_online_status", route(wire, Service::OpenIm, online::query))
+        // The same call's older name, still used by timsdk.
+        .route("/v4/openim/querystate", route(wire, Service::OpenIm, online::query))
 }

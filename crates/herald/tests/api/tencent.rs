@@ -306,6 +306,44 @@ async fn accounts_import_check_and_delete() {
     assert_fail(&t.call("im_open_login_svc/account_check", json!({ "CheckItem": many })).await, 70402);
 }
 
+/// The forms clients written against Tencent's older documentation send (timsdk), and the newer documented ones.
+#[tokio::test]
+async fn older_and_newer_request_forms_are_accepted() {
+    let s = Server::start().await;
+    let t = Tencent::of(&s);
+    assert_ok(&t.call("im_open_login_svc/account_import", json!({"Identifier": "old", "Nick": "Old"})).await);
+    let long = "n".repeat(33);
+    let list =
+        json!({"AccountList": [{"UserID": "new", "Nick": "New", "FaceUrl": "http://x/n.png"}, {"UserID": long}]});
+    let r = t.call("im_open_login_svc/multiaccount_import", list).await;
+    assert_ok(&r);
+    assert_eq!(r["FailAccounts"], json!([long]));
+    let (_, body) = s.get("/v1/users/new").await;
+    assert_eq!((body["nickname"].as_str(), body["face_url"].as_str()), (Some("New"), Some("http://x/n.png")), "{body}");
+    let both = json!({"Accounts": ["a"], "AccountList": [{"UserID": "b"}]});
+    assert_fail(&t.call("im_open_login_svc/multiaccount_import", both).await, 70402);
+    assert_fail(&t.call("im_open_login_svc/multiaccount_import", json!({})).await, 70402);
+
+    // account_check as GET, with its body.
+    let query =
+        format!("sdkappid={}&identifier={}&usersig={}&random=1&contenttype=json", t.sdkappid, t.admin, t.sig(&t.admin));
+    let r = t
+        .http
+        .get(format!("{}/v4/im_open_login_svc/account_check?{query}", t.base))
+        .body(json!({"CheckItem": [{"UserID": "old"}]}).to_string())
+        .send()
+        .await
+        .expect("request");
+    let r: Value = r.json().await.expect("JSON envelope");
+    assert_ok(&r);
+    assert_eq!(r["ResultItem"][0]["AccountStatus"], "Imported", "{r}");
+
+    // querystate: the older name of query_online_status.
+    let r = t.call("openim/querystate", json!({"To_Account": ["old"]})).await;
+    assert_ok(&r);
+    assert_eq!(r["QueryResult"][0]["To_Account"], "old", "{r}");
+}
+
 #[tokio::test]
 async fn follow_add_check_info_and_delete_with_partial_failures() {
     let s = Server::start_with(Options {
