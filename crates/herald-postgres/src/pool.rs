@@ -14,6 +14,11 @@ use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use crate::schema;
 
+/// Longest a call waits to connect to the database or for a pooled connection.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Idle time after which TCP keepalives probe a connection.
+const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How many times a write transaction is retried after a serialization failure before giving up.
 pub(crate) const MAX_ATTEMPTS: usize = 16;
 
@@ -141,10 +146,20 @@ impl PostgresStore {
             let existing = config.get_options().unwrap_or("").to_owned();
             config.options(format!("{existing} -csearch_path={schema}").trim());
         }
+        // A database that cannot be reached must fail calls within a bound, never hold them: connecting, and
+        // waiting for a pooled connection, each time out; keepalives find connections that died silently.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE);
         let manager =
             Manager::from_connect(config, QuietNotices, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| Error::unavailable(format!("postgres pool: {e}")))?;
         let ephemeral = match (&options.schema, options.drop_schema_on_close) {

@@ -18,12 +18,14 @@ use redis::{AsyncCommands, PushInfo, PushKind, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::keys::Keys;
-use crate::{RedisOptions, unavailable};
+use crate::{RedisOptions, once_more_if_dropped, unavailable};
 
 /// Most requests settled by one pair of commands; more wait for the next pair.
 const MAX_REQUESTS_PER_BATCH: usize = 512;
 /// How soon a failed SUBSCRIBE or UNSUBSCRIBE is tried again when no new request comes.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How long the subscribing connection may be idle before it is pinged.
+const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 pub struct RedisBus {
     /// Publishing connection (plain commands).
@@ -115,26 +117,49 @@ struct SubscriptionTable {
     /// Topics whose subscription may disagree with their listeners: the ones touched by the current batch, and
     /// the ones whose command failed, which are retried with the next batch.
     unsettled: HashSet<Topic>,
+    /// Whether the last ping was answered.
+    healthy: bool,
 }
 
 impl SubscriptionTable {
     fn new(conn: ConnectionManager, keys: Keys) -> Self {
-        Self { conn, keys, listeners: HashMap::new(), subscribed: HashSet::new(), unsettled: HashSet::new() }
+        let (listeners, subscribed, unsettled) = (HashMap::new(), HashSet::new(), HashSet::new());
+        Self { conn, keys, listeners, subscribed, unsettled, healthy: true }
     }
 
     async fn run(mut self, mut requests: mpsc::UnboundedReceiver<SubscriptionRequest>) {
         let mut batch = Vec::new();
         loop {
-            let received = requests.recv_many(&mut batch, MAX_REQUESTS_PER_BATCH);
-            if self.unsettled.is_empty() {
-                if received.await == 0 {
-                    return;
+            let wait = if self.unsettled.is_empty() { HEALTH_CHECK_EVERY } else { RETRY_AFTER };
+            match tokio::time::timeout(wait, requests.recv_many(&mut batch, MAX_REQUESTS_PER_BATCH)).await {
+                // The bus was dropped.
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(_) => {
+                    self.check_health().await;
+                    // A failed command is retried with the next requests, or after a while without any.
+                    if self.unsettled.is_empty() {
+                        continue;
+                    }
                 }
-            } else if let Ok(0) = tokio::time::timeout(RETRY_AFTER, received).await {
-                // A failed command is retried with the next requests, or after a while without any.
-                return;
             }
             self.settle(std::mem::take(&mut batch)).await;
+        }
+    }
+
+    /// Ping the subscribing connection when it has been idle. A connection that sends nothing would never notice
+    /// that it was cut: the ping's failure makes it reconnect, and it then subscribes to its channels again.
+    async fn check_health(&mut self) {
+        let answered = redis::cmd("PING").query_async::<Value>(&mut self.conn).await.is_ok();
+        if answered != self.healthy {
+            if answered {
+                tracing::info!("the bus is connected to Redis again; its channels are subscribed again");
+            } else {
+                tracing::warn!(
+                    "the bus lost its connection to Redis; reconnecting (events published meanwhile are lost)"
+                );
+            }
+            self.healthy = answered;
         }
     }
 
@@ -216,7 +241,11 @@ impl Bus for RedisBus {
     async fn publish(&self, message: BusMessage) -> Result<()> {
         let channel = self.keys.channel(&message.topic());
         let payload = serde_json::to_vec(&message).map_err(|e| Error::unavailable(e.to_string()))?;
-        let _: i64 = self.publisher.clone().publish(channel, payload).await.map_err(unavailable)?;
+        let publish = || {
+            let (mut publisher, channel, payload) = (self.publisher.clone(), channel.clone(), payload.clone());
+            async move { publisher.publish::<_, _, i64>(channel, payload).await }
+        };
+        once_more_if_dropped(publish).await.map_err(unavailable)?;
         Ok(())
     }
 

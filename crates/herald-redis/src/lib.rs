@@ -34,6 +34,20 @@ impl RedisOptions {
     }
 }
 
+/// Run a command, and once more if it failed because the connection had dropped: a connection manager finds out
+/// that its connection was cut only when a command fails on it, and reconnects then. Without the second try, the
+/// first command after every outage (a published event, a read) would be lost.
+pub(crate) async fn once_more_if_dropped<T, F, Fut>(mut command: F) -> redis::RedisResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    match command().await {
+        Err(e) if e.is_connection_dropped() || e.is_io_error() => command().await,
+        result => result,
+    }
+}
+
 pub(crate) fn unavailable(e: redis::RedisError) -> Error {
     Error::unavailable(format!("redis: {e}"))
 }

@@ -24,7 +24,7 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
 use crate::keys::{Keys, member, parse_member};
-use crate::{RedisOptions, unavailable};
+use crate::{RedisOptions, once_more_if_dropped, unavailable};
 
 /// Most compare-and-set attempts on one user before giving up (each loses only to a concurrent change).
 const MAX_ATTEMPTS: usize = 64;
@@ -84,7 +84,12 @@ impl RedisRegistry {
     }
 
     async fn load(&self, key: &str) -> Result<Option<String>> {
-        self.conn.clone().get(key).await.map_err(unavailable)
+        once_more_if_dropped(|| {
+            let mut conn = self.conn.clone();
+            async move { conn.get(key).await }
+        })
+        .await
+        .map_err(unavailable)
     }
 
     /// Apply a change to one user with optimistic concurrency, keeping the indexes conservative.

@@ -12,6 +12,8 @@ mod keepalive;
 mod native_api;
 mod native_webhook;
 mod openim;
+mod outage;
+mod proxy;
 mod readme;
 mod rongcloud;
 mod rules;
