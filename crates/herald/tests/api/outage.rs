@@ -28,14 +28,15 @@ impl PrivateRedis {
             .stdout(Stdio::null())
             .spawn()
             .expect("start redis-server (the Debian package redis-server provides it)");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        // Owned at once, so it is stopped and reaped whatever happens next.
+        let redis = Self { child, addr: format!("127.0.0.1:{port}").parse().unwrap() };
         for _ in 0..200 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return Self { child, addr };
+            if tokio::net::TcpStream::connect(redis.addr).await.is_ok() {
+                return redis;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("redis-server did not listen on {addr}");
+        panic!("redis-server did not listen on {}", redis.addr);
     }
 }
 
