@@ -10,6 +10,7 @@ mod interest;
 mod keepalive;
 mod native_api;
 mod native_webhook;
+mod openapi;
 mod openim;
 mod readme;
 mod rongcloud;
