@@ -7,7 +7,9 @@ use herald_core::presence::{PlatformPresence, Presence};
 use herald_core::{Error, Millis, Platform, UserId};
 use herald_service::PresenceReport;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::error::{ApiError, ErrorBody, ErrorObject, item_error};
 use super::extract::{AuthedApp, Body, check_batch};
@@ -114,20 +116,75 @@ pub async fn query(
     Ok(Json(QueryAnswer { results }).into_response())
 }
 
-#[derive(Deserialize, ToSchema)]
+/// A report: read as one struct, described as the two shapes the rules below allow (see [`report_schema`]).
+#[derive(Deserialize)]
 pub struct ReportBody {
     user_id: UserId,
     online: bool,
-    /// Required when `online` is true; when false, absent means every reported platform.
     #[serde(default)]
     platform: Option<Platform>,
-    /// Seconds the online report holds unless refreshed; required when `online` is true.
     #[serde(default)]
-    #[schema(minimum = 1, maximum = 86400)]
     ttl: Option<u64>,
-    /// Report the platform online in the background ("push online").
     #[serde(default)]
     background: bool,
+}
+
+impl utoipa::PartialSchema for ReportBody {
+    fn schema() -> RefOr<Schema> {
+        report_schema()
+    }
+}
+
+impl ToSchema for ReportBody {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((<UserId as ToSchema>::name().into(), UserId::schema()));
+        schemas.push((<Platform as ToSchema>::name().into(), Platform::schema()));
+    }
+}
+
+/// `{"online":true}` needs a platform and a TTL; `{"online":false}` takes an optional platform (absent: every
+/// reported platform), and ignores a TTL and `background`.
+fn report_schema() -> RefOr<Schema> {
+    let reference = |name: std::borrow::Cow<'static, str>| Ref::from_schema_name(name);
+    let online = |value: bool| ObjectBuilder::new().schema_type(Type::Boolean).enum_values(Some([value]));
+    let background = ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .default(Some(false.into()))
+        .description(Some("Report the platform online in the background (\"push online\")."));
+    let online_report = ObjectBuilder::new()
+        .title(Some("Online"))
+        .property("user_id", reference(<UserId as ToSchema>::name()))
+        .property("online", online(true))
+        .property("platform", reference(<Platform as ToSchema>::name()))
+        .property(
+            "ttl",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(MAX_REPORT_TTL_SECS as f64))
+                .description(Some("Seconds the report holds unless refreshed.")),
+        )
+        .property("background", background)
+        .required("user_id")
+        .required("online")
+        .required("platform")
+        .required("ttl");
+    let offline_report = ObjectBuilder::new()
+        .title(Some("Offline"))
+        .property("user_id", reference(<UserId as ToSchema>::name()))
+        .property("online", online(false))
+        .property(
+            "platform",
+            OneOfBuilder::new()
+                .item(reference(<Platform as ToSchema>::name()))
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .description(Some("Only this platform; every reported platform when absent.")),
+        )
+        .property("ttl", ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).description(Some("Ignored.")))
+        .property("background", ObjectBuilder::new().schema_type(Type::Boolean).description(Some("Ignored.")))
+        .required("user_id")
+        .required("online");
+    OneOfBuilder::new().item(online_report).item(offline_report).into()
 }
 
 /// Report a user online on a platform for a while, or offline, as an app server that knows better than the
