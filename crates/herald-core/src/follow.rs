@@ -25,6 +25,7 @@ pub enum FollowList {
 
 /// How two users relate, seen from the first. As a bitmask: 1 they follow me, 2 I follow them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Relation {
     None,

@@ -7,6 +7,8 @@ pub mod error;
 pub mod event;
 pub mod follow;
 pub mod ids;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod paging;
 pub mod platform;
 pub mod presence;

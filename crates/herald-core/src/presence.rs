@@ -74,6 +74,7 @@ impl ConnectionRecord {
 
 /// The presence of one platform of a user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlatformPresence {
     pub platform: Platform,
     /// Every connection on this platform is in the background ("push online").

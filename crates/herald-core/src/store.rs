@@ -12,6 +12,7 @@ use crate::{App, AppId, Millis, Platform, Result, UserId};
 
 /// A user to register, with the optional profile fields the vendor APIs carry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUser {
     pub user_id: UserId,
     #[serde(default)]

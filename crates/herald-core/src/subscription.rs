@@ -6,6 +6,7 @@ use crate::{Error, Millis, Result, UserId};
 
 /// What a subscription watches. The numbers are the vendors' `subType`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionKind {
     OnlineStatus,

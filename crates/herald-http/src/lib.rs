@@ -81,7 +81,7 @@ pub fn build(
         .merge(ws::routes())
         .method_not_allowed_fallback(native::error::method_not_allowed)
         .merge(dialect_routes)
-        .fallback(native::error::not_found)
+        .fallback(dialect::unknown_route)
         .layer(axum::middleware::from_fn_with_state(limit, body::read_whole))
         .layer(DefaultBodyLimit::max(limit))
         // A 5xx worth an operator's attention is logged where it happens, with its cause; a draining node's 503s

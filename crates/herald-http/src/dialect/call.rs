@@ -7,6 +7,7 @@ use std::future::Future;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request, State};
+use axum::http::Method;
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, on};
@@ -38,6 +39,10 @@ pub trait Wire<R>: Clone + Send + Sync + 'static {
 
     /// The vendor's envelope around the reply, or its error answer.
     fn answer(&self, route: R, result: Result<Self::Reply, Self::Fault>) -> Response;
+
+    /// Why a request with a method the route does not take (every route takes POST only) fails, in the vendor's
+    /// nearest code. Its answer carries the `Allow` header too.
+    fn wrong_method(&self, route: R, method: &Method) -> Self::Fault;
 }
 
 /// A POST route of `wire`, served by `handler`. The handler receives the authenticated caller and the parsed body
@@ -65,6 +70,7 @@ where
     route_on(MethodFilter::GET.or(MethodFilter::POST), wire, route, handler)
 }
 
+/// The route on `methods`; any other method gets the dialect's wrong-method answer.
 fn route_on<R, W, T, F, Fut>(methods: MethodFilter, wire: &W, route: R, handler: F) -> MethodRouter<AppState>
 where
     R: Copy + Send + Sync + 'static,
@@ -73,13 +79,17 @@ where
     F: Fn(AppState, W::Caller, T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<W::Reply, W::Fault>> + Send + 'static,
 {
-    let wire = wire.clone();
+    let (wire, other_methods) = (wire.clone(), wire.clone());
     on(methods, move |State(state): State<AppState>, request: Request| {
         let (wire, handler) = (wire.clone(), handler.clone());
         async move {
             let result = serve(&wire, route, state, request, handler).await;
             wire.answer(route, result)
         }
+    })
+    .fallback(move |method: Method| {
+        let wire = other_methods.clone();
+        async move { wire.answer(route, Err(wire.wrong_method(route, &method))) }
     })
 }
 

@@ -4,12 +4,15 @@
 //! Every call of every dialect goes through one skeleton, [`call::route`], shaped by the dialect's [`Wire`].
 
 pub mod call;
+pub mod unroutable;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::Router;
+use axum::http::request::Parts;
+use axum::response::Response;
 use herald_core::App;
 use herald_service::{AppDirectory, EventSink, Herald};
 use serde::de::DeserializeOwned;
@@ -18,6 +21,7 @@ use serde_json::{Map, Value};
 use crate::webhooks::WebhookDispatcher;
 use crate::{AppState, ClientIdentity};
 pub use call::{Wire, route, route_get_or_post};
+pub use unroutable::unknown_route;
 
 /// Every dialect this build speaks. Adding one is a new folder plus a line here.
 pub static DIALECTS: [&(dyn Dialect + Sync); 3] =
@@ -40,6 +44,10 @@ pub trait Dialect {
 
     /// Read and check every app's settings for this dialect and build its part of the node.
     fn build(&self, apps: &AppDirectory, webhooks: &WebhookDispatcher) -> Result<DialectParts, ConfigError>;
+
+    /// The answer to a request that no route matched, in this dialect's envelope, when its path lies where this
+    /// dialect's routes are (see [`unroutable`]); `None` for any other path. No two dialects claim the same path.
+    fn unknown_route(&self, request: &Parts) -> Option<Response>;
 }
 
 /// What a dialect adds to a node.

@@ -11,8 +11,9 @@ use herald_core::paging::{CursorKey, PageRequest};
 use herald_core::{App, UserId};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
 
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use crate::AppState;
 
 /// A JSON body; malformed, oversized or mistyped bodies become native errors.
@@ -32,13 +33,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
 fn json_rejection(r: JsonRejection) -> ApiError {
     let (status, code) = match &r {
         // Well-formed JSON whose values break a rule (an empty user ID, an unknown platform).
-        JsonRejection::JsonDataError(_) => (StatusCode::BAD_REQUEST, "invalid_argument"),
-        JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
-        JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-        _ => (StatusCode::BAD_REQUEST, "malformed_json"),
+        JsonRejection::JsonDataError(_) => (StatusCode::BAD_REQUEST, Code::InvalidArgument),
+        JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, Code::MalformedJson),
+        JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, Code::UnsupportedMediaType),
+        _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, Code::PayloadTooLarge),
+        _ => (StatusCode::BAD_REQUEST, Code::MalformedJson),
     };
-    ApiError::new(status, code, r.body_text())
+    ApiError::coded(status, code, r.body_text())
 }
 
 /// Query parameters with native errors.
@@ -76,7 +77,7 @@ impl FromRequestParts<AppState> for AuthedApp {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let unauthenticated = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", m);
+        let unauthenticated = |m: &str| ApiError::coded(StatusCode::UNAUTHORIZED, Code::Unauthenticated, m);
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -97,9 +98,13 @@ impl FromRequestParts<AppState> for AuthedApp {
 }
 
 /// `?cursor=&limit=` of the paged lists.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// Where the page starts: the `next_cursor` of the page before; absent or empty for the first page.
     pub cursor: Option<String>,
+    /// Most items on the page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -122,9 +127,9 @@ pub fn check_batch<T>(items: &[T], field: &str, max: usize) -> Result<(), ApiErr
         return Err(ApiError::invalid(format!("{field} must not be empty")));
     }
     if items.len() > max {
-        return Err(ApiError::new(
+        return Err(ApiError::coded(
             StatusCode::BAD_REQUEST,
-            "too_many_items",
+            Code::TooManyItems,
             format!("{field} holds {} items; at most {max} per call", items.len()),
         ));
     }

@@ -5,6 +5,7 @@ mod extract;
 
 pub use extract::extract_query;
 mod follows;
+pub mod openapi;
 pub mod presence;
 mod subscriptions;
 pub mod tokens;
@@ -12,28 +13,36 @@ mod users;
 pub mod webhook;
 
 use axum::Router;
-use axum::routing::{get, post};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/users", post(users::register))
-        .route("/v1/users/delete", post(users::delete_batch))
-        .route("/v1/users/{user_id}", get(users::get).delete(users::delete_one))
-        .route("/v1/tokens", post(tokens::issue))
-        .route("/v1/presence/query", post(presence::query))
-        .route("/v1/presence/report", post(presence::report))
-        .route("/v1/connections/kick", post(presence::kick))
-        .route("/v1/subscriptions", post(subscriptions::subscribe))
-        .route("/v1/subscriptions/delete", post(subscriptions::unsubscribe))
-        .route("/v1/users/{user_id}/subscriptions", get(subscriptions::list_of_subscriber))
-        .route("/v1/users/{user_id}/subscribers", get(subscriptions::list_of_target))
-        .route("/v1/follows", post(follows::follow))
-        .route("/v1/follows/delete", post(follows::unfollow))
-        .route("/v1/follows/check", post(follows::check))
-        .route("/v1/follows/counts", post(follows::counts))
-        .route("/v1/users/{user_id}/fans", get(follows::fans))
-        .route("/v1/users/{user_id}/following", get(follows::following))
-        .route("/v1/users/{user_id}/mutual", get(follows::mutual))
+    api().split_for_parts().0
+}
+
+/// Every native route with its description: the router serves exactly what the document describes.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::NativeApi::openapi())
+        .routes(routes!(users::register))
+        .routes(routes!(users::delete_batch))
+        .routes(routes!(users::get, users::delete_one))
+        .routes(routes!(tokens::issue))
+        .routes(routes!(presence::query))
+        .routes(routes!(presence::report))
+        .routes(routes!(presence::kick))
+        .routes(routes!(subscriptions::subscribe))
+        .routes(routes!(subscriptions::unsubscribe))
+        .routes(routes!(subscriptions::list_of_subscriber))
+        .routes(routes!(subscriptions::list_of_target))
+        .routes(routes!(follows::follow))
+        .routes(routes!(follows::unfollow))
+        .routes(routes!(follows::check))
+        .routes(routes!(follows::counts))
+        .routes(routes!(follows::fans))
+        .routes(routes!(follows::following))
+        .routes(routes!(follows::mutual))
+        .routes(routes!(openapi::serve))
 }

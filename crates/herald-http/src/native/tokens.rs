@@ -8,9 +8,9 @@ use herald_core::{App, Platform, UserId};
 use herald_service::Herald;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{AuthedApp, Body};
 use crate::dialect::ClientTokens;
 use crate::{AppState, ClientIdentity};
@@ -30,21 +30,45 @@ struct Claims {
     exp: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct IssueBody {
     user_id: UserId,
+    /// The platform the token may connect on; any platform when absent.
     #[serde(default)]
     platform: Option<Platform>,
-    /// Lifetime in seconds.
+    /// Lifetime in seconds; the server's `token_ttl_secs` (30 days by default) when absent.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 31536000)]
     ttl: Option<i64>,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct IssueAnswer {
+    /// An HS256 JWT signed with the API key.
+    token: String,
+    /// When the token expires (unix milliseconds).
+    expires_at: i64,
+}
+
+/// Mint a client token with which a registered user opens the WebSocket gateway.
+#[utoipa::path(
+    post,
+    path = "/v1/tokens",
+    operation_id = "issue_token",
+    tag = "tokens",
+    request_body = IssueBody,
+    responses(
+        (status = 200, description = "The token and its expiry.", body = IssueAnswer),
+        (status = 400, description = "`invalid_argument` (a `ttl` out of range), `malformed_json`.", body = ErrorBody),
+        (status = 404, description = "`user_not_found`.", body = ErrorBody),
+        super::openapi::JsonCallErrors,
+    )
+)]
 pub async fn issue(
     State(s): State<AppState>,
     AuthedApp(app): AuthedApp,
     Body(body): Body<IssueBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IssueAnswer>, ApiError> {
     let ttl = body.ttl.unwrap_or(s.config.token_ttl_secs);
     if !(1..=MAX_TTL_SECS).contains(&ttl) {
         return Err(ApiError::invalid(format!("ttl must be 1..={MAX_TTL_SECS} seconds")));
@@ -52,7 +76,7 @@ pub async fn issue(
     // Tokens are for registered users only. (Any node takes the token, so a draining one still mints it.)
     s.herald.user(&app.app_id, &body.user_id).await?;
     let (token, expires_at) = mint(&app, &body.user_id, body.platform, ttl)?;
-    Ok(Json(json!({ "token": token, "expires_at": expires_at })))
+    Ok(Json(IssueAnswer { token, expires_at }))
 }
 
 /// Sign a native token; returns it with its expiry (unix milliseconds).

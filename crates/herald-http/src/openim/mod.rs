@@ -14,6 +14,8 @@ mod wire;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::request::Parts;
+use axum::response::Response;
 use herald_service::AppDirectory;
 use serde_json::{Value, json};
 
@@ -43,6 +45,14 @@ impl Dialect for OpenIm {
             client_tokens: Some(Arc::new(token::OpenImClientTokens(apps))),
             event_sink: None,
         })
+    }
+
+    /// OpenIM's server API lives under `/auth/` and `/user/` here; RongCloud's routes share `/user/` but all end
+    /// in `.json`, which OpenIM's never do.
+    fn unknown_route(&self, request: &Parts) -> Option<Response> {
+        let path = request.uri.path();
+        let ours = (path.starts_with("/auth/") || path.starts_with("/user/")) && !path.ends_with(".json");
+        ours.then(|| wire::no_such_route(request))
     }
 }
 

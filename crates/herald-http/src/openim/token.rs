@@ -166,3 +166,109 @@ fn token_id(token: &str, claims: &Claims) -> String {
         None => token.rsplit('.').next().unwrap_or_default().to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use herald_core::App;
+    use herald_service::AppDirectory;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::*;
+
+    const SECRET: &str = "openim-secret";
+
+    fn apps() -> OpenImApps {
+        let config = json!({"app_id": "a", "api_key": "k", "dialects": {"openim": {"secret": SECRET}}});
+        let app = App::from_config(config.as_object().unwrap().clone()).unwrap();
+        OpenImApps::read(&AppDirectory::new([app]).unwrap()).unwrap()
+    }
+
+    fn now() -> i64 {
+        herald_service::now_millis() / 1000
+    }
+
+    fn sign(claims: &Claims) -> String {
+        let key = EncodingKey::from_secret(SECRET.as_bytes());
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key).unwrap()
+    }
+
+    fn claims() -> impl Strategy<Value = Claims> {
+        ("[^\u{0}]{1,64}", 1i64..=11, 60i64..10_000_000, proptest::option::of("[A-Za-z0-9_-]{1,40}")).prop_map(
+            |(user_id, platform_id, ttl, jti)| Claims {
+                user_id,
+                platform_id,
+                exp: now() + ttl,
+                nbf: Some(now() - NOT_BEFORE_SKEW_SECS),
+                iat: Some(now()),
+                jti,
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_refused_without_a_panic(text in ".{0,300}") {
+            prop_assert!(verify_signature(&apps(), &text).is_err());
+        }
+
+        #[test]
+        fn any_jwt_shaped_text_is_refused_without_a_panic(
+            text in "[A-Za-z0-9_=+/-]{0,80}\\.[A-Za-z0-9_=+/-]{0,200}\\.[A-Za-z0-9_=+/-]{0,60}",
+        ) {
+            prop_assert!(verify_signature(&apps(), &text).is_err());
+        }
+
+        #[test]
+        fn signed_claims_verify_to_the_same_claims(claims in claims()) {
+            let (_, verified) = verify_signature(&apps(), &sign(&claims)).unwrap();
+            prop_assert_eq!(serde_json::to_value(verified).unwrap(), serde_json::to_value(claims).unwrap());
+        }
+
+        /// A token has one accepted spelling: no other string (a character changed anywhere, in the header, the
+        /// claims or the signature, padding or anything else added) verifies.
+        #[test]
+        fn only_the_issued_spelling_of_a_token_verifies(
+            claims in claims(),
+            at in any::<proptest::sample::Index>(),
+            replacement in "[A-Za-z0-9_=.+/ -]",
+            suffix in "[A-Za-z0-9_=.+/ \n-]{1,3}",
+        ) {
+            let token = sign(&claims);
+            let apps = apps();
+            let mut changed = token.clone().into_bytes();
+            let i = at.index(changed.len());
+            changed[i] = replacement.as_bytes()[0];
+            let changed = String::from_utf8(changed).unwrap();
+            if changed != token {
+                prop_assert!(verify_signature(&apps, &changed).is_err(), "{changed} verified as well as {token}");
+            }
+            let longer = format!("{token}{suffix}");
+            prop_assert!(verify_signature(&apps, &longer).is_err(), "{longer} verified as well as {token}");
+            let upper = token.to_ascii_uppercase();
+            if upper != token {
+                prop_assert!(verify_signature(&apps, &upper).is_err());
+            }
+        }
+
+        /// The last character of each part carries unused low bits in base64: a lenient decoder would read several
+        /// spellings of it as the same bytes. Only the issued one may verify.
+        #[test]
+        fn the_unused_bits_of_each_part_are_not_a_second_spelling(claims in claims()) {
+            let token = sign(&claims);
+            let apps = apps();
+            let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let ends: Vec<usize> = token.match_indices('.').map(|(i, _)| i - 1).chain([token.len() - 1]).collect();
+            for end in ends {
+                for &c in alphabet {
+                    let mut other = token.clone().into_bytes();
+                    other[end] = c;
+                    let other = String::from_utf8(other).unwrap();
+                    if other != token {
+                        prop_assert!(verify_signature(&apps, &other).is_err(), "{other} verified as well as {token}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -9,8 +9,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::Request;
 use axum::extract::rejection::BytesRejection;
-use axum::http::HeaderName;
 use axum::http::request::Parts;
+use axum::http::{HeaderName, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use herald_core::{App, Error, UserId};
@@ -23,7 +23,7 @@ use super::error::{ErrCode, OpenImError};
 use super::settings::{OpenImApp, OpenImApps};
 use super::token;
 use crate::AppState;
-use crate::dialect::Wire;
+use crate::dialect::{Wire, unroutable};
 
 /// Upstream's header names (HTTP header names are case-insensitive; `http` keeps them lower-case).
 pub const OPERATION_ID: HeaderName = HeaderName::from_static("operationid");
@@ -82,6 +82,10 @@ impl Wire<WithToken> for OpenImWire {
     fn answer(&self, _: WithToken, result: Result<Reply, OpenImError>) -> Response {
         answer(result)
     }
+
+    fn wrong_method(&self, _: WithToken, method: &Method) -> OpenImError {
+        wrong_method(method)
+    }
 }
 
 impl Wire<WithoutToken> for OpenImWire {
@@ -104,6 +108,26 @@ impl Wire<WithoutToken> for OpenImWire {
     fn answer(&self, _: WithoutToken, result: Result<Reply, OpenImError>) -> Response {
         answer(result)
     }
+
+    fn wrong_method(&self, _: WithoutToken, method: &Method) -> OpenImError {
+        wrong_method(method)
+    }
+}
+
+/// Upstream has no code for a request its router cannot serve; ArgsError is the nearest: the request is not a
+/// valid call.
+fn wrong_method(method: &Method) -> OpenImError {
+    OpenImError::args(unroutable::wrong_method_message(method))
+}
+
+/// The answer to a path under OpenIM's routes that names none of them, with the `operationID` echoed as on every
+/// OpenIM answer.
+pub fn no_such_route(request: &Parts) -> Response {
+    let mut response = OpenImError::args(unroutable::no_such_route_message(request.uri.path())).into_response();
+    if let Some(id) = request.headers.get(&OPERATION_ID) {
+        response.headers_mut().insert(OPERATION_ID, id.clone());
+    }
+    response
 }
 
 fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, OpenImError> {

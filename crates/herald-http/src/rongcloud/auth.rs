@@ -138,4 +138,53 @@ mod tests {
         assert!(check_timestamp("1700000601", now, lenient).is_err());
         assert!(check_timestamp("0", now, lenient).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_timestamp_text_is_checked_without_a_panic(
+            raw in ".{0,30}",
+            now in proptest::num::i64::ANY,
+            skew_secs in proptest::num::u32::ANY,
+            reject_old in proptest::bool::ANY,
+        ) {
+            let _ = check_timestamp(&raw, now, Window { skew_secs, reject_old });
+        }
+
+        /// The signed `Timestamp` of an instant has one accepted spelling per unit: its plain decimal digits. A sign,
+        /// leading zeros or anything around the digits is refused, even inside the skew window.
+        #[test]
+        fn only_the_plain_digits_of_a_timestamp_are_accepted(
+            secs in 1_000_000_000i64..4_000_000_000,
+            millis in proptest::bool::ANY,
+            prefix in "[+0 \t-]{0,3}",
+            suffix in "[ .0\t]{0,2}",
+        ) {
+            let plain = if millis { (secs * 1000).to_string() } else { secs.to_string() };
+            let now = secs * 1000;
+            let window = Window { skew_secs: 600, reject_old: true };
+            proptest::prop_assert!(check_timestamp(&plain, now, window).is_ok());
+            let spelled = format!("{prefix}{plain}{suffix}");
+            if spelled != plain {
+                proptest::prop_assert!(check_timestamp(&spelled, now, window).is_err(), "{spelled:?} accepted");
+            }
+        }
+
+        /// A signature is the SHA-1 hex of exactly the signed strings; hex case is the one documented freedom.
+        #[test]
+        fn a_signature_matches_only_its_own_inputs(
+            secret in "[a-z0-9]{1,20}",
+            nonce in "[0-9.]{1,20}",
+            timestamp in "[1-9][0-9]{9,12}",
+            other in "[0-9.]{1,20}",
+        ) {
+            let signature = sign(&secret, &nonce, &timestamp);
+            proptest::prop_assert!(signature_matches(&secret, &nonce, &timestamp, &signature));
+            proptest::prop_assert!(signature_matches(&secret, &nonce, &timestamp, &signature.to_uppercase()));
+            if other != nonce {
+                proptest::prop_assert!(!signature_matches(&secret, &other, &timestamp, &signature));
+            }
+            proptest::prop_assert!(!signature_matches(&secret, &nonce, &timestamp, &(signature.clone() + " ")));
+            proptest::prop_assert!(!signature_matches(&secret, &nonce, &timestamp, &signature[1..]));
+        }
+    }
 }

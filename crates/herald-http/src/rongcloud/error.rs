@@ -3,10 +3,12 @@
 //! the other routes the general 100x ones.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use herald_core::Error;
 use serde_json::json;
+
+use crate::dialect::unroutable;
 
 /// Which of RongCloud's code families a route answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +112,18 @@ impl RcError {
             StatusCode::TOO_MANY_REQUESTS,
             format!("rate limit exceeded: at most {per_second} requests per second"),
         )
+    }
+
+    /// A method the route does not take: RongCloud documents no code for it, so its general parameter error
+    /// (1002), with HTTP 405.
+    pub fn wrong_method(method: &Method) -> Self {
+        Self::new(1002, StatusCode::METHOD_NOT_ALLOWED, unroutable::wrong_method_message(method))
+    }
+
+    /// A path under RongCloud's routes that names none of them: 1002 with HTTP 404, RongCloud's status for a URL
+    /// that names no resource.
+    pub fn no_such_route(path: &str) -> Self {
+        Self::new(1002, StatusCode::NOT_FOUND, unroutable::no_such_route_message(path))
     }
 
     /// `{"code","errorMessage"}` with the code's HTTP status; a domain error in the codes of `family`.

@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::HeaderValue;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use herald_service::AppDirectory;
@@ -55,6 +56,19 @@ impl Dialect for RongCloud {
             client_tokens: Some(Arc::new(token::RongCloudClientTokens(apps))),
         })
     }
+
+    /// RongCloud's server API paths all end in `.json`; here they are under `/user/`.
+    fn unknown_route(&self, request: &Parts) -> Option<Response> {
+        let path = request.uri.path();
+        if !(path.starts_with("/user/") && path.ends_with(".json")) {
+            return None;
+        }
+        let mut response = error::RcError::no_such_route(path).answer(Family::General);
+        if let Some(id) = request_id(&request.headers) {
+            response.headers_mut().insert(REQUEST_ID, id);
+        }
+        Some(response)
+    }
 }
 
 /// Longest `X-Request-ID` echoed back, as RongCloud documents it.
@@ -69,13 +83,19 @@ fn routes(wire: &wire::RongCloudWire) -> Router<AppState> {
         .layer(middleware::from_fn(echo_request_id))
 }
 
-/// Echo a caller's `X-Request-ID` (at most 36 characters) on every answer, errors included.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The caller's `X-Request-ID`, if it is one RongCloud would echo (at most 36 characters).
+fn request_id(headers: &HeaderMap) -> Option<HeaderValue> {
+    headers.get(REQUEST_ID).filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID).cloned()
+}
+
+/// Echo a caller's `X-Request-ID` on every answer, errors included.
 async fn echo_request_id(req: Request, next: Next) -> Response {
-    let id: Option<HeaderValue> =
-        req.headers().get("X-Request-ID").filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID).cloned();
+    let id = request_id(req.headers());
     let mut response = next.run(req).await;
     if let Some(id) = id {
-        response.headers_mut().insert("X-Request-ID", id);
+        response.headers_mut().insert(REQUEST_ID, id);
     }
     response
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use herald_core::Error;
 use serde::de::DeserializeOwned;
@@ -65,5 +65,9 @@ impl Wire<Family> for RongCloudWire {
             }
             Err(e) => e.answer(family),
         }
+    }
+
+    fn wrong_method(&self, _: Family, method: &Method) -> RcError {
+        RcError::wrong_method(method)
     }
 }

@@ -18,6 +18,9 @@ pub enum Service {
     OpenIm,
 }
 
+/// Tencent's "HTTP parsing error, check the URL format of the request": the nearest documented code for a
+/// request its REST gateway cannot route (an unknown service or command, a method other than POST).
+pub const UNROUTABLE: i64 = 60002;
 /// JSON body is not JSON.
 pub const INVALID_JSON: i64 = 90001;
 /// Missing or malformed URL parameters (sdkappid, identifier, usersig, contenttype, random). Tencent documents no

@@ -16,6 +16,8 @@ mod wire;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::request::Parts;
+use axum::response::Response;
 use herald_service::AppDirectory;
 use serde_json::{Value, json};
 
@@ -55,6 +57,12 @@ impl Dialect for Tencent {
             event_sink: callbacks::sink(&apps, webhooks),
             client_tokens: Some(Arc::new(client_token::TencentClientTokens(apps))),
         })
+    }
+
+    /// Tencent's REST API is `/v4/{service}/{command}`.
+    fn unknown_route(&self, request: &Parts) -> Option<Response> {
+        let path = request.uri.path();
+        (path == "/v4" || path.starts_with("/v4/")).then(|| wire::no_such_route(path))
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::http::Method;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use herald_core::{App, Error, UserId};
@@ -18,7 +19,7 @@ use super::error::{self, Fault, Service};
 use super::settings::TencentApps;
 use super::usersig;
 use crate::AppState;
-use crate::dialect::Wire;
+use crate::dialect::{Wire, unroutable};
 use crate::rate_limit::AppRateLimits;
 
 /// Longest UserID this dialect accepts, in bytes (Tencent's limit; Herald's own is larger).
@@ -109,7 +110,7 @@ impl Wire<Service> for TencentWire {
             }
             Err(fault) => {
                 let (code, info) = fault.resolve(service);
-                json!({"ActionStatus": "FAIL", "ErrorCode": code, "ErrorInfo": info})
+                failure(code, &info)
             }
         };
         if service == Service::Follow {
@@ -117,6 +118,19 @@ impl Wire<Service> for TencentWire {
         }
         Json(out).into_response()
     }
+
+    fn wrong_method(&self, _: Service, method: &Method) -> Fault {
+        Fault::new(error::UNROUTABLE, unroutable::wrong_method_message(method))
+    }
+}
+
+fn failure(code: i64, info: &str) -> Value {
+    json!({"ActionStatus": "FAIL", "ErrorCode": code, "ErrorInfo": info})
+}
+
+/// The answer to a path under `/v4/` that names no route. Its service is unknown, so it has no `ErrorDisplay`.
+pub fn no_such_route(path: &str) -> Response {
+    Json(failure(error::UNROUTABLE, &unroutable::no_such_route_message(path))).into_response()
 }
 
 /// A UserID of this dialect: Herald's rules plus Tencent's 32-byte limit.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -50,7 +51,16 @@ pub struct ConnectParams {
     background: bool,
 }
 
-async fn upgrade(State(s): State<AppState>, ws: WebSocketUpgrade, query: axum::http::Uri) -> Response {
+async fn upgrade(
+    State(s): State<AppState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    query: axum::http::Uri,
+) -> Response {
+    // A plain request to the gateway is answered in the native error format, like every other native route.
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(r) => return ApiError::invalid(format!("not a WebSocket handshake: {}", r.body_text())).into_response(),
+    };
     let params: ConnectParams = match extract_query(&query) {
         Ok(p) => p,
         Err(e) => return e.into_response(),

@@ -11,6 +11,7 @@ mod interest;
 mod keepalive;
 mod native_api;
 mod native_webhook;
+mod openapi;
 mod openim;
 mod outage;
 mod proxy;

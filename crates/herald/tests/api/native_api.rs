@@ -422,3 +422,15 @@ async fn wrong_methods_and_unreadable_paths_answer_in_the_native_format() {
     let (status, body) = s.get("/v1/users/%FF%FE").await;
     assert_eq!((status, error_code(&body)), (400, "invalid_argument"), "{body}");
 }
+
+#[tokio::test]
+async fn a_gateway_request_that_is_not_a_websocket_handshake_gets_a_native_error() {
+    let s = Server::start().await;
+    s.register(&["alice"]).await;
+    let token = s.token("alice").await;
+    let r = s.http.get(format!("{}/v1/ws?token={token}&platform=ios", s.base)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(error_code(&body), "invalid_argument", "{body}");
+}

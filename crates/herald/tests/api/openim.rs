@@ -568,3 +568,28 @@ openim = { secret = "secret-two", admin_user_id = "boss" }
     // App two's user token acts in app two.
     assert_eq!(call(&s, "/user/get_users_status", Some(&alice_two), json!({"userIDs": ["alice"]})).await["errCode"], 0);
 }
+
+#[tokio::test]
+async fn wrong_methods_and_unknown_routes_answer_in_the_envelope() {
+    let s = Server::start().await;
+    let cases = [
+        ("GET", "/auth/get_admin_token", "this route only serves POST, not GET"),
+        ("PUT", "/user/get_users_status", "this route only serves POST, not PUT"),
+        ("POST", "/auth/no_such_call", "no such route: /auth/no_such_call"),
+        ("POST", "/user/no_such_call", "no such route: /user/no_such_call"),
+        ("GET", "/user/%FF", "no such route: /user/%FF"),
+    ];
+    for (method, path, detail) in cases {
+        let r = s
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", s.base))
+            .header("operationID", "op-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{method} {path}: OpenIM answers HTTP 200 always");
+        assert_eq!(r.headers().get("operationID").and_then(|v| v.to_str().ok()), Some("op-1"), "{method} {path}");
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(body, err(1001, "ArgsError", detail), "{method} {path}");
+    }
+}

@@ -589,3 +589,33 @@ async fn status_webhook_is_signed_ordered_and_retried() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(received.calls.lock().unwrap().len(), 5, "exactly one call per platform change");
 }
+
+#[tokio::test]
+async fn wrong_methods_and_unknown_routes_answer_in_the_envelope() {
+    let s = Server::start().await;
+    let rc = Rc::new(&s);
+    let cases = [
+        ("GET", "/user/getToken.json", 405, invalid(1002, "this route only serves POST, not GET")),
+        ("DELETE", "/user/subscribe/set.json", 405, invalid(1002, "this route only serves POST, not DELETE")),
+        ("POST", "/user/nope.json", 404, invalid(1002, "no such route: /user/nope.json")),
+        ("POST", "/user/%FF.json", 404, invalid(1002, "no such route: /user/%FF.json")),
+    ];
+    for (method, path, status, body) in cases {
+        let mut req = s
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", s.base))
+            .header("X-Request-ID", "req-1")
+            .body("userId=u");
+        for (k, v) in rc.headers(Clock::Seconds, "") {
+            req = req.header(k, v);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{method} {path}");
+        assert_eq!(r.headers().get("X-Request-ID").and_then(|v| v.to_str().ok()), Some("req-1"), "{method} {path}");
+        if status == 405 {
+            assert_eq!(r.headers().get("allow").and_then(|v| v.to_str().ok()), Some("POST"), "{method} {path}");
+        }
+        let answer: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(answer, body, "{method} {path}");
+    }
+}

@@ -777,3 +777,33 @@ async fn a_silent_client_times_out_with_reason_timeout() {
     let (_, body) = next_callback(&mut rx, state_change("dora", "Disconnect")).await;
     assert_eq!(body["Info"]["Reason"], "TimeOut");
 }
+
+#[tokio::test]
+async fn wrong_methods_and_unknown_routes_answer_in_the_envelope() {
+    let s = Server::start().await;
+    let t = Tencent::of(&s);
+    let query =
+        format!("sdkappid={}&identifier={}&usersig={}&random=1&contenttype=json", t.sdkappid, t.admin, t.sig(&t.admin));
+    let fail = |info: &str| json!({"ActionStatus": "FAIL", "ErrorCode": 60002, "ErrorInfo": info});
+    let mut follow_fail = fail("this route only serves POST, not GET");
+    follow_fail["ErrorDisplay"] = json!("");
+    let cases = [
+        ("GET", "/v4/follow/follow_add", follow_fail),
+        ("PUT", "/v4/im_open_login_svc/account_check", fail("this route only serves POST, not PUT")),
+        ("POST", "/v4/no_such_service/command", fail("no such route: /v4/no_such_service/command")),
+        ("POST", "/v4/follow/no_such_command", fail("no such route: /v4/follow/no_such_command")),
+        ("POST", "/v4/%FF/x", fail("no such route: /v4/%FF/x")),
+    ];
+    for (method, path, body) in cases {
+        let r = s
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}?{query}", s.base))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{method} {path}: Tencent answers every call with HTTP 200");
+        let answer: Value = r.json().await.unwrap_or(Value::Null);
+        assert_eq!(answer, body, "{method} {path}");
+    }
+}
