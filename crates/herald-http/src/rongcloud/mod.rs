@@ -15,10 +15,6 @@ mod wire;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::http::HeaderValue;
-use axum::middleware::{self, Next};
-use axum::response::Response;
 use herald_service::AppDirectory;
 use serde_json::{Value, json};
 
@@ -57,25 +53,10 @@ impl Dialect for RongCloud {
     }
 }
 
-/// Longest `X-Request-ID` echoed back, as RongCloud documents it.
-const MAX_REQUEST_ID: usize = 36;
-
 fn routes(wire: &wire::RongCloudWire) -> Router<AppState> {
     Router::new()
         .route("/user/getToken.json", route(wire, Family::General, users::get_token))
         .route("/user/checkOnline.json", route(wire, Family::General, users::check_online))
         .route("/user/subscribe/set.json", route(wire, Family::Subscription, subscriptions::set))
         .route("/user/subscribe/query.json", route(wire, Family::Subscription, subscriptions::query))
-        .layer(middleware::from_fn(echo_request_id))
-}
-
-/// Echo a caller's `X-Request-ID` (at most 36 characters) on every answer, errors included.
-async fn echo_request_id(req: Request, next: Next) -> Response {
-    let id: Option<HeaderValue> =
-        req.headers().get("X-Request-ID").filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID).cloned();
-    let mut response = next.run(req).await;
-    if let Some(id) = id {
-        response.headers_mut().insert("X-Request-ID", id);
-    }
-    response
 }

@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::metrics::{DELIVERED, DROPPED, GIVEN_UP, WEBHOOK_DELIVERIES, WEBHOOK_QUEUE_DEPTH, WEBHOOK_RETRIES};
+
 /// Builds the URL of one attempt, so signatures with timestamps are fresh on every retry.
 pub type UrlBuilder = Arc<dyn Fn() -> String + Send + Sync>;
 
@@ -47,9 +49,17 @@ impl Default for RetryPolicy {
 
 #[derive(Clone)]
 pub struct WebhookDispatcher {
-    lanes: Arc<Vec<mpsc::Sender<Delivery>>>,
+    lanes: Arc<Vec<mpsc::Sender<Queued>>>,
     work: TaskTracker,
     stop: CancellationToken,
+    /// The API whose webhooks this handle sends, for metrics and logs (see [`WebhookDispatcher::for_dialect`]).
+    dialect: &'static str,
+}
+
+/// A delivery on its lane, with the API it belongs to.
+struct Queued {
+    dialect: &'static str,
+    delivery: Delivery,
 }
 
 const LANES: usize = 16;
@@ -67,7 +77,12 @@ impl WebhookDispatcher {
                 tx
             })
             .collect();
-        Self { lanes: Arc::new(lanes), work, stop }
+        Self { lanes: Arc::new(lanes), work, stop, dialect: "unknown" }
+    }
+
+    /// The same lanes, with deliveries counted under `dialect` ("native", or a dialect's name).
+    pub fn for_dialect(&self, dialect: &'static str) -> Self {
+        Self { dialect, ..self.clone() }
     }
 
     /// Stop every lane and wait for them; what is still queued is not sent.
@@ -82,8 +97,12 @@ impl WebhookDispatcher {
         let mut h = DefaultHasher::new();
         ordering_key.hash(&mut h);
         let lane = &self.lanes[(h.finish() as usize) % self.lanes.len()];
-        if let Err(e) = lane.try_send(delivery) {
-            tracing::warn!(key = ordering_key, "webhook dropped: {e}");
+        match lane.try_send(Queued { dialect: self.dialect, delivery }) {
+            Ok(()) => metrics::gauge!(WEBHOOK_QUEUE_DEPTH, "dialect" => self.dialect).increment(1.0),
+            Err(e) => {
+                metrics::counter!(WEBHOOK_DELIVERIES, "dialect" => self.dialect, "result" => DROPPED).increment(1);
+                tracing::warn!(dialect = self.dialect, key = ordering_key, "webhook dropped: {e}");
+            }
         }
     }
 }
@@ -91,10 +110,13 @@ impl WebhookDispatcher {
 async fn run_lane(
     client: reqwest::Client,
     policy: RetryPolicy,
-    mut rx: mpsc::Receiver<Delivery>,
+    mut rx: mpsc::Receiver<Queued>,
     stop: CancellationToken,
 ) {
-    while let Some(d) = tokio::select! { d = rx.recv() => d, _ = stop.cancelled() => None } {
+    while let Some(Queued { dialect, delivery: d }) =
+        tokio::select! { d = rx.recv() => d, _ = stop.cancelled() => None }
+    {
+        metrics::gauge!(WEBHOOK_QUEUE_DEPTH, "dialect" => dialect).decrement(1.0);
         let mut delay = policy.first_delay;
         for attempt in 1..=policy.max_attempts {
             let url = (d.url)();
@@ -104,12 +126,16 @@ async fn run_lane(
             }
             let result = request.body(d.body.clone()).send().await;
             match result {
-                Ok(r) if r.status().is_success() => break,
-                Ok(r) => tracing::warn!(kind = d.kind, status = %r.status(), attempt, "webhook refused"),
-                Err(e) => tracing::warn!(kind = d.kind, error = %e, attempt, "webhook failed"),
+                Ok(r) if r.status().is_success() => {
+                    metrics::counter!(WEBHOOK_DELIVERIES, "dialect" => dialect, "result" => DELIVERED).increment(1);
+                    break;
+                }
+                Ok(r) => tracing::warn!(dialect, kind = d.kind, status = %r.status(), attempt, "webhook refused"),
+                Err(e) => tracing::warn!(dialect, kind = d.kind, error = %e, attempt, "webhook failed"),
             }
             if attempt == policy.max_attempts {
-                tracing::error!(kind = d.kind, attempts = attempt, "webhook given up");
+                metrics::counter!(WEBHOOK_DELIVERIES, "dialect" => dialect, "result" => GIVEN_UP).increment(1);
+                tracing::error!(dialect, kind = d.kind, attempts = attempt, "webhook given up");
                 break;
             }
             tokio::select! {
@@ -117,6 +143,7 @@ async fn run_lane(
                 _ = stop.cancelled() => return,
             }
             delay = (delay * 2).min(policy.max_delay);
+            metrics::counter!(WEBHOOK_RETRIES, "dialect" => dialect).increment(1);
         }
     }
 }
