@@ -7,6 +7,7 @@ use std::time::Duration;
 use herald_core::Millis;
 use herald_core::registry::{NodeLiveness, UserTransition};
 
+use crate::metrics::{NODE_REAPS, REAPED_USERS};
 use crate::{Herald, now_millis};
 
 /// Most users one sweep handles; the next sweep continues.
@@ -90,7 +91,15 @@ impl Herald {
             Err(e) => tracing::warn!(error = %e, "node heartbeat failed"),
         }
         match self.registry.reap_dead_nodes(now).await {
-            Ok(transitions) => self.publish_all(transitions, now).await,
+            Ok(transitions) => {
+                if !transitions.is_empty() {
+                    metrics::counter!(NODE_REAPS).increment(1);
+                    metrics::counter!(REAPED_USERS).increment(transitions.len() as u64);
+                    let changed = transitions.iter().filter(|t| t.transition.changed()).count();
+                    tracing::info!(node = %self.node, users = transitions.len(), changed, "took over the connections of dead nodes");
+                }
+                self.publish_all(transitions, now).await
+            }
             Err(e) => tracing::warn!(error = %e, "reaping dead nodes failed"),
         }
     }

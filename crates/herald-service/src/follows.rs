@@ -8,6 +8,7 @@ use herald_core::follow::{FollowCounts, FollowDone, FollowEdge, FollowList, Foll
 use herald_core::paging::{Page, PageRequest};
 use herald_core::{App, AppId, Error, Result, UserId};
 
+use crate::metrics::FOLLOW_WRITES;
 use crate::{Herald, now_millis};
 
 impl Herald {
@@ -30,6 +31,7 @@ impl Herald {
             .filter(|(_, r)| matches!(r, Ok(FollowDone::Followed)))
             .map(|(f, _)| f.clone())
             .collect();
+        metrics::counter!(FOLLOW_WRITES, "op" => "follow").increment(followed.len() as u64);
         if !followed.is_empty() {
             self.emit_follow(&FollowEvent {
                 app: app.app_id.clone(),
@@ -48,6 +50,7 @@ impl Herald {
         let (registered, known) = self.registered_in_order(app, followees).await?;
         let removed = self.store.unfollow(app, follower, &known).await?;
         let gone: Vec<UserId> = known.iter().zip(&removed).filter(|(_, r)| **r).map(|(f, _)| f.clone()).collect();
+        metrics::counter!(FOLLOW_WRITES, "op" => "unfollow").increment(gone.len() as u64);
         if !gone.is_empty() {
             self.emit_follow(&FollowEvent {
                 app: app.clone(),

@@ -1,7 +1,8 @@
 //! The life of a client connection: connect, change state, disconnect.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 
 use herald_core::bus::{BusMessage, ControlEvent};
 use herald_core::event::PresenceEvent;
@@ -15,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 pub use crate::hub::Closing;
 use crate::hub::LocalConn;
 pub use crate::hub::Outbound;
+use crate::metrics::{
+    DisconnectCause, HEARTBEAT_TIMEOUTS, PRESENCE_CHANGES, SLOW_WRITE_STALLED, WS_CONNECTS, WS_DISCONNECTS, cause_label,
+};
 use crate::{Herald, now_millis};
 
 /// A client connection open on this node. The adapter reads `outbound` and writes it to the socket, closes the
@@ -32,6 +36,8 @@ pub struct ClientConnection {
     herald: Weak<Herald>,
     /// Set once the service has recorded the disconnect.
     disconnected: bool,
+    /// When the connection was opened, for the log line of its close.
+    opened: Instant,
 }
 
 impl Drop for ClientConnection {
@@ -43,6 +49,7 @@ impl Drop for ClientConnection {
             return;
         };
         tracing::warn!(user = %self.user, connection = %self.id, "connection ended without a disconnect; recording one");
+        herald.count_disconnect(self, DisconnectCause::Dropped);
         let (app, user, id, seq) = (self.app.app_id.clone(), self.user.clone(), self.id.clone(), self.seq);
         let tracker = herald.work.clone();
         runtime.spawn(tracker.track_future(async move {
@@ -65,6 +72,24 @@ impl ClientConnection {
     /// Why the service closed the connection, once it has.
     pub fn closing(&self) -> Option<Closing> {
         self.local.closing.lock().clone()
+    }
+
+    /// The adapter gave up on a write that the client did not take in time: the connection ends as a slow consumer.
+    pub fn write_stalled(&self) {
+        self.local.close_slow_consumer(SLOW_WRITE_STALLED, "slow consumer: a write stalled");
+    }
+
+    /// Why the connection is ending, from the cause the adapter gives and what the service asked of it.
+    fn disconnect_cause(&self, cause: ChangeCause) -> DisconnectCause {
+        if self.local.slow_consumer.load(Ordering::Relaxed) {
+            return DisconnectCause::SlowConsumer;
+        }
+        match (cause, self.closing()) {
+            (ChangeCause::TimedOut, _) => DisconnectCause::HeartbeatTimeout,
+            (_, Some(closing)) if closing.reconnect => DisconnectCause::Reconnect,
+            (_, Some(_)) | (ChangeCause::Kicked, None) => DisconnectCause::Kicked,
+            _ => DisconnectCause::Client,
+        }
     }
 }
 
@@ -91,6 +116,7 @@ impl Herald {
             closer: CancellationToken::new(),
             closing: Mutex::new(None),
             targets: Mutex::new(Default::default()),
+            slow_consumer: AtomicBool::new(false),
         });
         self.hub.register(seq, local.clone()).await?;
 
@@ -101,6 +127,8 @@ impl Herald {
         }
         self.open_connections.fetch_add(1, Ordering::SeqCst);
         self.enforce_connection_limits(&app, &user, &id).await;
+        metrics::counter!(WS_CONNECTS, "platform" => platform.name()).increment(1);
+        tracing::info!(app = %app.app_id, %user, platform = platform.name(), node = %self.node, connection = %id, background, "connection opened");
         Ok(ClientConnection {
             app,
             user,
@@ -111,6 +139,7 @@ impl Herald {
             local,
             herald: Arc::downgrade(self),
             disconnected: false,
+            opened: Instant::now(),
         })
     }
 
@@ -154,7 +183,26 @@ impl Herald {
     /// Close a connection. With a grace period the platform lingers, so a quick reconnect is invisible.
     pub async fn disconnect(&self, mut conn: ClientConnection, cause: ChangeCause) {
         conn.disconnected = true;
+        self.count_disconnect(&conn, conn.disconnect_cause(cause));
         self.record_disconnect(&conn.app.app_id, &conn.user, conn.id.clone(), conn.seq, cause).await;
+    }
+
+    /// Count a connection's end and log it with how long it lived.
+    fn count_disconnect(&self, conn: &ClientConnection, cause: DisconnectCause) {
+        metrics::counter!(WS_DISCONNECTS, "cause" => cause.label()).increment(1);
+        if cause == DisconnectCause::HeartbeatTimeout {
+            metrics::counter!(HEARTBEAT_TIMEOUTS).increment(1);
+        }
+        tracing::info!(
+            app = %conn.app.app_id,
+            user = %conn.user,
+            platform = conn.platform.name(),
+            node = %self.node,
+            connection = %conn.id,
+            cause = cause.label(),
+            duration_ms = conn.opened.elapsed().as_millis() as u64,
+            "connection closed"
+        );
     }
 
     async fn record_disconnect(&self, app: &AppId, user: &UserId, id: ConnectionId, seq: u64, cause: ChangeCause) {
@@ -214,6 +262,7 @@ impl Herald {
         if !t.changed() {
             return None;
         }
+        metrics::counter!(PRESENCE_CHANGES, "cause" => cause_label(t.cause)).increment(1);
         let mut last_seen = None;
         if t.before.online && !t.after.online {
             let (store, app, user) = (self.store.clone(), app.clone(), user.clone());

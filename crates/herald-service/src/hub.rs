@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -31,6 +31,7 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::metrics::{DELIVERIES_QUEUED, ONLINE_USERS, SLOW_CONSUMER_CLOSES, SLOW_QUEUE_FULL, WS_CONNECTIONS};
 use crate::now_millis;
 use crate::ordering::UserOrder;
 
@@ -65,6 +66,8 @@ pub(crate) struct LocalConn {
     pub closing: Mutex<Option<Closing>>,
     /// The targets this connection currently watches, to undo its interest on close.
     pub targets: Mutex<HashSet<UserId>>,
+    /// Set when the connection is closed for not reading its events, so its end is counted as a slow consumer.
+    pub slow_consumer: AtomicBool,
 }
 
 impl LocalConn {
@@ -84,13 +87,28 @@ impl LocalConn {
         first
     }
 
+    /// Close the connection because its client does not read its events (`reason` is the metric's label); counted
+    /// once, and only when no other reason to close it came first.
+    pub fn close_slow_consumer(&self, reason: &'static str, message: &str) -> bool {
+        let first = self.close(message);
+        if first {
+            self.slow_consumer.store(true, Ordering::Relaxed);
+            metrics::counter!(SLOW_CONSUMER_CLOSES, "reason" => reason).increment(1);
+        }
+        first
+    }
+
     /// Queue an event; a full queue closes the connection, so a slow client never holds others up. Events keep
     /// coming until the connection's task has closed it: only the first full queue is logged.
     fn push(&self, event: Arc<PresenceEvent>) {
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(Outbound::Presence(event))
-            && self.close("slow consumer: send queue full")
-        {
-            tracing::warn!(user = %self.user, platform = self.platform.name(), "closing a slow consumer: its send queue is full");
+        match self.tx.try_send(Outbound::Presence(event)) {
+            Ok(()) => metrics::counter!(DELIVERIES_QUEUED).increment(1),
+            Err(TrySendError::Full(_)) => {
+                if self.close_slow_consumer(SLOW_QUEUE_FULL, "slow consumer: send queue full") {
+                    tracing::warn!(user = %self.user, platform = self.platform.name(), "closing a slow consumer: its send queue is full");
+                }
+            }
+            Err(TrySendError::Closed(_)) => {}
         }
     }
 }
@@ -181,12 +199,16 @@ impl Hub {
     pub async fn register(&self, seq: u64, conn: Arc<LocalConn>) -> Result<()> {
         let guard = self.lock_interest(&conn.app, &conn.user).await;
         let key = (conn.app.clone(), conn.user.clone());
+        metrics::gauge!(WS_CONNECTIONS, "platform" => conn.platform.name()).increment(1.0);
         self.conns.insert(seq, conn);
         let first = {
             let mut seqs = self.by_user.entry(key.clone()).or_default();
             seqs.push(seq);
             seqs.len() == 1
         };
+        if first {
+            metrics::gauge!(ONLINE_USERS).increment(1.0);
+        }
         // Listen before reading: a change committed after the read publishes a control event this node hears.
         if first {
             self.listen(vec![Topic::Control(key.0.clone(), key.1.clone())]).await;
@@ -211,6 +233,7 @@ impl Hub {
 
     async fn remove_conn(&self, _guard: &InterestGuard<'_>, seq: u64) {
         let Some((_, conn)) = self.conns.remove(&seq) else { return };
+        metrics::gauge!(WS_CONNECTIONS, "platform" => conn.platform.name()).decrement(1.0);
         let key = (conn.app.clone(), conn.user.clone());
         let last = self
             .by_user
@@ -220,6 +243,7 @@ impl Hub {
             })
             .is_some();
         if last {
+            metrics::gauge!(ONLINE_USERS).decrement(1.0);
             self.unlisten(vec![Topic::Control(key.0.clone(), key.1.clone())]).await;
         }
         let targets: Vec<UserId> = conn.targets.lock().drain().collect();
@@ -623,6 +647,7 @@ mod tests {
             closer: CancellationToken::new(),
             closing: Mutex::new(None),
             targets: Mutex::new(HashSet::new()),
+            slow_consumer: AtomicBool::new(false),
         };
         (Arc::new(conn), rx)
     }

@@ -10,6 +10,8 @@ mod events;
 mod follows;
 mod gateway;
 mod hub;
+mod instrument;
+pub mod metrics;
 mod ordering;
 mod presence;
 mod readiness;
@@ -102,6 +104,12 @@ pub struct Herald {
 impl Herald {
     /// Assemble the service. The bus handler is installed here, so no message is missed.
     pub fn new(backends: Backends, apps: AppDirectory, config: ServiceConfig, node: NodeId) -> Arc<Self> {
+        // Measured from outside, so every backend is measured alike and none carries metrics code.
+        let backends = Backends {
+            store: Arc::new(instrument::InstrumentedStore(backends.store)),
+            registry: backends.registry,
+            bus: Arc::new(instrument::InstrumentedBus(backends.bus)),
+        };
         let work = TaskTracker::new();
         let hub = Arc::new(hub::Hub::new(
             node.clone(),

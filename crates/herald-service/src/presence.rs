@@ -81,7 +81,10 @@ impl Herald {
     /// went.
     pub async fn kick(&self, app: &AppId, user: &UserId, platform: Option<Platform>, reason: &str) -> Result<usize> {
         self.require_registered(app, user).await?;
-        self.close_connections(app, user, platform, reason).await
+        let kicked = self.close_connections(app, user, platform, reason).await?;
+        let platform = platform.map(|p| p.name()).unwrap_or("all");
+        tracing::info!(%app, %user, platform, kicked, reason, "kicked a user's connections");
+        Ok(kicked)
     }
 
     /// Take a user's connections offline at once and tell the nodes holding them to close their sockets.

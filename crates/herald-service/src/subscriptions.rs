@@ -8,6 +8,7 @@ use herald_core::subscription::{
 };
 use herald_core::{App, AppId, Error, Result, UserId};
 
+use crate::metrics::SUBSCRIPTION_WRITES;
 use crate::{Herald, now_millis};
 
 /// What a subscription call does with targets that are not registered.
@@ -82,6 +83,7 @@ impl Herald {
         // the order the store commits them.
         let interest = self.hub.lock_interest(&app.app_id, subscriber).await;
         let outcome = self.store.subscribe(&app.app_id, &request, limits).await?;
+        metrics::counter!(SUBSCRIPTION_WRITES, "op" => "subscribe").increment(outcome.subscribed.len() as u64);
         if watches && !outcome.subscribed.is_empty() {
             let watched: Vec<_> = outcome.subscribed.iter().map(|t| (t.clone(), expires_at)).collect();
             // Watch locally before reading the presences answered, so the caller's own sockets miss nothing.
@@ -128,6 +130,7 @@ impl Herald {
         }
         let interest = self.hub.lock_interest(app, subscriber).await;
         let removed = self.store.unsubscribe(app, subscriber, kind, &known).await?;
+        metrics::counter!(SUBSCRIPTION_WRITES, "op" => "unsubscribe").increment(removed.len() as u64);
         if kind == SubscriptionKind::OnlineStatus && !removed.is_empty() {
             self.hub.remove_interest(&interest, &removed).await;
             drop(interest);

@@ -58,8 +58,9 @@ impl Herald {
         let existed = self.store.delete_users(app, ids).await?;
         for (id, existed) in ids.iter().zip(&existed) {
             if *existed {
-                self.close_connections(app, id, None, "user deleted").await?;
+                let closed = self.close_connections(app, id, None, "user deleted").await?;
                 self.hub.announce_deleted(app, id).await;
+                tracing::info!(%app, user = %id, closed, "deleted a user");
             }
         }
         Ok(existed)

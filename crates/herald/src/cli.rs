@@ -65,6 +65,9 @@ pub struct ServeArgs {
     /// Log filter (tracing's EnvFilter syntax), e.g. "info" or "herald=debug".
     #[arg(long, env = "HERALD_LOG")]
     pub log: Option<String>,
+    /// Log line format: "text" (default) or "json" (one object per line).
+    #[arg(long, env = "HERALD_LOG_FORMAT")]
+    pub log_format: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::cli::ServeArgs;
+use crate::telemetry::LogFormat;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 pub const DEFAULT_DATA: &str = "herald-data";
@@ -23,6 +24,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub data: Option<PathBuf>,
     pub log: Option<String>,
+    /// "text" or "json".
+    pub log_format: Option<String>,
     /// PostgreSQL URL: cluster mode's shared store.
     pub database_url: Option<String>,
     pub database_schema: Option<String>,
@@ -32,6 +35,7 @@ pub struct FileConfig {
     pub presence: PresenceSection,
     pub http: HttpSection,
     pub storage: StorageSection,
+    pub metrics: MetricsSection,
     /// Settings of the generated `default` app (`limits`, `webhooks`, `dialects`), laid over its credentials;
     /// ignored when `apps` is given.
     pub default_app: Map<String, Value>,
@@ -68,12 +72,30 @@ pub struct StorageSection {
     pub sqlite_sync: Option<String>,
 }
 
+#[derive(Deserialize, Default, Debug)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Serve `GET /metrics` (default true).
+    pub enabled: Option<bool>,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+/// `GET /metrics`, resolved.
+#[derive(Clone, Debug)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub token: Option<String>,
+}
+
 /// Everything start-up needs, resolved.
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
     pub data: PathBuf,
     pub log: String,
+    pub log_format: LogFormat,
+    pub metrics: MetricsConfig,
     pub service: herald_service::ServiceConfig,
     /// Window over which a stopping node closes its connections.
     pub drain: Duration,
@@ -152,10 +174,20 @@ impl Config {
             Some("normal") => herald_sqlite::Durability::Normal,
             Some(other) => bail!("storage.sqlite_sync must be \"full\" or \"normal\", not {other:?}"),
         };
+        let log_format = match args.log_format.clone().or(file.log_format) {
+            Some(name) => LogFormat::parse(&name)?,
+            None => LogFormat::default(),
+        };
+        if file.metrics.token.as_deref().is_some_and(str::is_empty) {
+            bail!("metrics.token must not be empty (leave it out to serve /metrics without a token)");
+        }
+        let metrics = MetricsConfig { enabled: file.metrics.enabled.unwrap_or(true), token: file.metrics.token };
         Ok(Self {
             listen,
             data: args.data.clone().or(file.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
             log: args.log.clone().or(file.log).unwrap_or_else(|| "info".to_owned()),
+            log_format,
+            metrics,
             service,
             drain,
             restart_grace,

@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod credentials;
+mod metrics;
 mod restart;
 mod startup;
 mod telemetry;
@@ -17,7 +18,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = config::Config::load(&args)?;
-            telemetry::init(&config.log);
+            telemetry::init(&config.log, config.log_format)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async {
                 let app = startup::Application::build(config).await?;

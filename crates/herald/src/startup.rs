@@ -54,7 +54,9 @@ impl Application {
         let node = NodeId::new(format!("node-{:016x}", rand::random::<u64>()));
         let herald = Herald::new(backends, AppDirectory::new(apps)?, config.service.clone(), node);
         let webhooks = WebhookDispatcher::start(RetryPolicy::default());
-        let surface = herald_http::build(herald.clone(), config.http.clone(), &webhooks)?;
+        let http =
+            herald_http::HttpConfig { metrics: crate::metrics::endpoint(&config.metrics)?, ..config.http.clone() };
+        let surface = herald_http::build(herald.clone(), http, &webhooks)?;
         for sink in surface.event_sinks {
             herald.add_event_sink(sink);
         }

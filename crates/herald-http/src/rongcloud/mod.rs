@@ -15,10 +15,7 @@ mod wire;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Request;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::{self, Next};
 use axum::response::Response;
 use herald_service::AppDirectory;
 use serde_json::{Value, json};
@@ -63,16 +60,10 @@ impl Dialect for RongCloud {
         if !(path.starts_with("/user/") && path.ends_with(".json")) {
             return None;
         }
-        let mut response = error::RcError::no_such_route(path).answer(Family::General);
-        if let Some(id) = request_id(&request.headers) {
-            response.headers_mut().insert(REQUEST_ID, id);
-        }
-        Some(response)
+        // The request ID is echoed by the layer every route shares.
+        Some(error::RcError::no_such_route(path).answer(Family::General))
     }
 }
-
-/// Longest `X-Request-ID` echoed back, as RongCloud documents it.
-const MAX_REQUEST_ID: usize = 36;
 
 fn routes(wire: &wire::RongCloudWire) -> Router<AppState> {
     Router::new()
@@ -80,22 +71,4 @@ fn routes(wire: &wire::RongCloudWire) -> Router<AppState> {
         .route("/user/checkOnline.json", route(wire, Family::General, users::check_online))
         .route("/user/subscribe/set.json", route(wire, Family::Subscription, subscriptions::set))
         .route("/user/subscribe/query.json", route(wire, Family::Subscription, subscriptions::query))
-        .layer(middleware::from_fn(echo_request_id))
-}
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The caller's `X-Request-ID`, if it is one RongCloud would echo (at most 36 characters).
-fn request_id(headers: &HeaderMap) -> Option<HeaderValue> {
-    headers.get(REQUEST_ID).filter(|v| !v.is_empty() && v.len() <= MAX_REQUEST_ID).cloned()
-}
-
-/// Echo a caller's `X-Request-ID` on every answer, errors included.
-async fn echo_request_id(req: Request, next: Next) -> Response {
-    let id = request_id(req.headers());
-    let mut response = next.run(req).await;
-    if let Some(id) = id {
-        response.headers_mut().insert(REQUEST_ID, id);
-    }
-    response
 }

@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::metrics::{DELIVERED, DROPPED, GIVEN_UP, WEBHOOK_DELIVERIES, WEBHOOK_QUEUE_DEPTH, WEBHOOK_RETRIES};
+
 /// Builds the URL of one attempt, so signatures with timestamps are fresh on every retry.
 pub type UrlBuilder = Arc<dyn Fn() -> String + Send + Sync>;
 
@@ -48,7 +50,7 @@ impl Default for RetryPolicy {
 
 #[derive(Clone)]
 pub struct WebhookDispatcher {
-    lanes: Arc<Vec<mpsc::Sender<Delivery>>>,
+    lanes: Arc<Vec<mpsc::Sender<Queued>>>,
     work: TaskTracker,
     /// Lanes send what is queued, then end.
     finish: CancellationToken,
@@ -56,6 +58,14 @@ pub struct WebhookDispatcher {
     stop: CancellationToken,
     /// Deliveries the lanes dropped when they were stopped.
     abandoned: Arc<AtomicUsize>,
+    /// The API whose webhooks this handle sends, for metrics and logs (see [`WebhookDispatcher::for_dialect`]).
+    dialect: &'static str,
+}
+
+/// A delivery on its lane, with the API it belongs to.
+struct Queued {
+    dialect: &'static str,
+    delivery: Delivery,
 }
 
 /// The lane-side view of a dispatcher's shutdown.
@@ -87,7 +97,12 @@ impl WebhookDispatcher {
             })
             .collect();
         let LaneControl { finish, stop, abandoned } = control;
-        Self { lanes: Arc::new(lanes), work, finish, stop, abandoned }
+        Self { lanes: Arc::new(lanes), work, finish, stop, abandoned, dialect: "unknown" }
+    }
+
+    /// The same lanes, with deliveries counted under `dialect` ("native", or a dialect's name).
+    pub fn for_dialect(&self, dialect: &'static str) -> Self {
+        Self { dialect, ..self.clone() }
     }
 
     /// Send what is queued (retries included) for at most `flush`, then stop every lane and wait for them.
@@ -111,18 +126,17 @@ impl WebhookDispatcher {
         let mut h = DefaultHasher::new();
         ordering_key.hash(&mut h);
         let lane = &self.lanes[(h.finish() as usize) % self.lanes.len()];
-        if let Err(e) = lane.try_send(delivery) {
-            tracing::warn!(key = ordering_key, "webhook dropped: {e}");
+        match lane.try_send(Queued { dialect: self.dialect, delivery }) {
+            Ok(()) => metrics::gauge!(WEBHOOK_QUEUE_DEPTH, "dialect" => self.dialect).increment(1.0),
+            Err(e) => {
+                metrics::counter!(WEBHOOK_DELIVERIES, "dialect" => self.dialect, "result" => DROPPED).increment(1);
+                tracing::warn!(dialect = self.dialect, key = ordering_key, "webhook dropped: {e}");
+            }
         }
     }
 }
 
-async fn run_lane(
-    client: reqwest::Client,
-    policy: RetryPolicy,
-    mut rx: mpsc::Receiver<Delivery>,
-    control: LaneControl,
-) {
+async fn run_lane(client: reqwest::Client, policy: RetryPolicy, mut rx: mpsc::Receiver<Queued>, control: LaneControl) {
     let LaneControl { finish, stop, abandoned } = control;
     loop {
         let d = tokio::select! {
@@ -135,7 +149,9 @@ async fn run_lane(
             // Finishing, and nothing left to send.
             _ = finish.cancelled(), if rx.is_empty() => break,
         };
-        if !deliver(&client, &policy, d, &stop).await {
+        let Queued { dialect, delivery } = d;
+        metrics::gauge!(WEBHOOK_QUEUE_DEPTH, "dialect" => dialect).decrement(1.0);
+        if !deliver(&client, &policy, dialect, delivery, &stop).await {
             abandoned.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -143,7 +159,13 @@ async fn run_lane(
 }
 
 /// Send one delivery with retries; false if the lane was stopped before it was done with it.
-async fn deliver(client: &reqwest::Client, policy: &RetryPolicy, d: Delivery, stop: &CancellationToken) -> bool {
+async fn deliver(
+    client: &reqwest::Client,
+    policy: &RetryPolicy,
+    dialect: &'static str,
+    d: Delivery,
+    stop: &CancellationToken,
+) -> bool {
     let mut delay = policy.first_delay;
     for attempt in 1..=policy.max_attempts {
         let url = (d.url)();
@@ -156,9 +178,12 @@ async fn deliver(client: &reqwest::Client, policy: &RetryPolicy, d: Delivery, st
             _ = stop.cancelled() => return false,
         };
         match result {
-            Ok(r) if r.status().is_success() => return true,
-            Ok(r) => tracing::warn!(kind = d.kind, status = %r.status(), attempt, "webhook refused"),
-            Err(e) => tracing::warn!(kind = d.kind, error = %e, attempt, "webhook failed"),
+            Ok(r) if r.status().is_success() => {
+                metrics::counter!(WEBHOOK_DELIVERIES, "dialect" => dialect, "result" => DELIVERED).increment(1);
+                return true;
+            }
+            Ok(r) => tracing::warn!(dialect, kind = d.kind, status = %r.status(), attempt, "webhook refused"),
+            Err(e) => tracing::warn!(dialect, kind = d.kind, error = %e, attempt, "webhook failed"),
         }
         if attempt == policy.max_attempts {
             break;
@@ -168,7 +193,9 @@ async fn deliver(client: &reqwest::Client, policy: &RetryPolicy, d: Delivery, st
             _ = stop.cancelled() => return false,
         }
         delay = (delay * 2).min(policy.max_delay);
+        metrics::counter!(WEBHOOK_RETRIES, "dialect" => dialect).increment(1);
     }
-    tracing::error!(kind = d.kind, attempts = policy.max_attempts, "webhook given up");
+    metrics::counter!(WEBHOOK_DELIVERIES, "dialect" => dialect, "result" => GIVEN_UP).increment(1);
+    tracing::error!(dialect, kind = d.kind, attempts = policy.max_attempts, "webhook given up");
     true
 }

@@ -190,7 +190,10 @@ async fn serve(s: AppState, socket: WebSocket, mut conn: ClientConnection) {
             result = tokio::time::timeout(write_timeout, written) => match result {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => break Ending::disconnected(),
-                Err(_) => break Ending::write_stalled(),
+                Err(_) => {
+                    conn.write_stalled();
+                    break Ending::write_stalled();
+                }
             },
             _ = closer.cancelled() => break Ending::closed_by_service(&conn),
             _ = tokio::time::sleep_until(deadline) => break Ending::timed_out(),

@@ -9,6 +9,8 @@ mod durability;
 mod gateway;
 mod interest;
 mod keepalive;
+mod logs;
+mod metrics;
 mod native_api;
 mod native_webhook;
 mod openapi;

@@ -192,7 +192,8 @@ async fn signatures_in_seconds_and_millis_with_either_header_prefix() {
     headers[3].1 = headers[3].1.to_uppercase();
     assert_eq!(rc.send("/user/checkOnline.json", headers, "userId=u1").await.status, 200);
 
-    // X-Request-ID is echoed on success and on errors, when at most 36 characters long.
+    // X-Request-ID is echoed on success and on errors, when at most 36 characters long; a longer one is replaced by
+    // a generated ID, as a missing one is.
     let id = "0123456789abcdef0123456789abcdef0123";
     let mut headers = rc.headers(Clock::Seconds, "");
     headers.push(("X-Request-ID".into(), id.into()));
@@ -201,7 +202,8 @@ async fn signatures_in_seconds_and_millis_with_either_header_prefix() {
     assert_eq!(rc.send("/user/checkOnline.json", headers, "userId=u1").await.request_id.as_deref(), Some("r-1"));
     let mut headers = rc.headers(Clock::Seconds, "");
     headers.push(("X-Request-ID".into(), format!("{id}x")));
-    assert_eq!(rc.send("/user/checkOnline.json", headers, "userId=u1").await.request_id, None);
+    let replaced = rc.send("/user/checkOnline.json", headers, "userId=u1").await.request_id.expect("an ID");
+    assert_eq!((replaced.len(), replaced == id), (36, false), "{replaced}");
 }
 
 #[tokio::test]

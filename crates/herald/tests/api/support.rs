@@ -30,6 +30,9 @@ pub struct Options {
     pub redis_prefix: Option<String>,
     /// `--node-ttl-secs`: how soon the other nodes notice this one died.
     pub node_ttl_secs: Option<f64>,
+    /// Keep the server's stderr in [`Server::stderr`] even when HERALD_TEST_LOG asks for it on the test's stderr,
+    /// for tests that read the log.
+    pub capture_stderr: bool,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             redis_url: None,
             redis_prefix: None,
             node_ttl_secs: None,
+            capture_stderr: false,
         }
     }
 }
@@ -92,7 +96,11 @@ impl Server {
             .env("HERALD_LOG", std::env::var("HERALD_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .env_remove("HERALD_CONFIG")
             .stdout(Stdio::piped())
-            .stderr(if std::env::var("HERALD_TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::piped() });
+            .stderr(if std::env::var("HERALD_TEST_LOG").is_ok() && !opts.capture_stderr {
+                Stdio::inherit()
+            } else {
+                Stdio::piped()
+            });
         if let Some(toml) = &opts.config_toml {
             let path = data.join("herald.toml");
             std::fs::write(&path, toml).unwrap();
