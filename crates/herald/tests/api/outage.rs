@@ -79,8 +79,17 @@ async fn a_redis_outage_fails_presence_writes_fast_and_the_node_recovers_by_itse
     )
     .await;
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("backend_unavailable")), "{body}");
-    // The open socket stays open and answers.
+    // The open socket stays open and answers; readiness names what failed.
     timed("a ping", ping(&mut alice)).await;
+    let r = timed("readiness", s.http.get(format!("{}/readyz", s.base)).send()).await.expect("readyz");
+    assert_eq!(r.status().as_u16(), 503);
+    let ready: Value = r.json().await.expect("JSON readiness");
+    assert_eq!(
+        (ready["status"].as_str(), ready["checks"]["store"].as_str()),
+        (Some("unavailable"), Some("ok")),
+        "{ready}"
+    );
+    assert_ne!(ready["checks"]["presence"], "ok", "{ready}");
 
     proxy.restore();
     // Recovered by itself: presence writes work, and events cross the bus again (its subscriptions are back).
