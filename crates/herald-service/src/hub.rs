@@ -99,16 +99,18 @@ impl LocalConn {
     }
 
     /// Queue an event; a full queue closes the connection, so a slow client never holds others up. Events keep
-    /// coming until the connection's task has closed it: only the first full queue is logged.
-    fn push(&self, event: Arc<PresenceEvent>) {
+    /// coming until the connection's task has closed it: only the first full queue is logged. Returns whether the
+    /// event was queued.
+    fn push(&self, event: Arc<PresenceEvent>) -> bool {
         match self.tx.try_send(Outbound::Presence(event)) {
-            Ok(()) => metrics::counter!(DELIVERIES_QUEUED).increment(1),
+            Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 if self.close_slow_consumer(SLOW_QUEUE_FULL, "slow consumer: send queue full") {
                     tracing::warn!(user = %self.user, platform = self.platform.name(), "closing a slow consumer: its send queue is full");
                 }
+                false
             }
-            Err(TrySendError::Closed(_)) => {}
+            Err(TrySendError::Closed(_)) => false,
         }
     }
 }
@@ -357,11 +359,14 @@ impl Hub {
         let now = now_millis();
         let Some(interest) = self.interest.get(&(event.app.clone(), event.user_id.clone())) else { return };
         interest.delivered.fetch_add(1, Ordering::Relaxed);
+        let mut queued = 0;
         for w in interest.watchers.iter().filter(|w| w.expires_at.is_none_or(|t| t > now)) {
             if let Some(conn) = self.conns.get(&w.conn) {
-                conn.push(event.clone());
+                queued += u64::from(conn.push(event.clone()));
             }
         }
+        // Counted once per event, not per connection: a change fans out to thousands.
+        metrics::counter!(DELIVERIES_QUEUED).increment(queued);
     }
 
     /// The bus handler: runs for every message on a topic this node listens to. It never waits: interest changes
@@ -539,8 +544,10 @@ impl Hub {
                 at: now,
             });
             for seq in unheard {
-                if let Some(conn) = self.conns.get(&seq) {
-                    conn.push(event.clone());
+                if let Some(conn) = self.conns.get(&seq)
+                    && conn.push(event.clone())
+                {
+                    metrics::counter!(DELIVERIES_QUEUED).increment(1);
                 }
             }
         }
